@@ -1,0 +1,226 @@
+"""Fourier analysis of PolyNet neurons on k-input modular addition (THEORY.md §5, §7).
+
+DFT over Z_p (p odd):  f̂(j) = Σ_a f(a) e^{−2πi ja/p}.
+Merged power of a real vector (bins ζ = 0..(p−1)/2):
+    P(0) = |f̂(0)|²,   P(ζ) = |f̂(ζ)|² + |f̂(−ζ)|²   (ζ ≥ 1),
+so Σ_ζ P(ζ) = p‖f‖² (Parseval) and a pure cosine β cos(θ + 2πζa/p) has all its power in bin ζ
+(max normalized power exactly 1, not 0.5).
+
+Neuron spectrum: the merged powers of the k+1 vectors of θ_i = (u_{i,1}, .., u_{i,k}, w_i) are summed,
+    S_i(ζ) = Σ_j P_{u_{i,j}}(ζ) + P_{w_i}(ζ) = p · (squared norm of θ_i at frequency ζ),
+i.e. S_i / Σ_ζ S_i(ζ) is the fraction of ‖θ_i‖² carried by frequency ζ. A max-margin neuron (§5) puts all
+of it in one ζ ≥ 1. Frequencies always count ζ in 1..(p−1)/2; the DC bin (ζ = 0) is reported separately.
+
+All metrics are computed in float64 and vectorized over neurons.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .models import PolyNet
+
+
+# ---------------------------------------------------------------------------------------------------------
+# raw tensors: vectors of shape (..., p)
+
+def merged_power(vectors: torch.Tensor) -> torch.Tensor:
+    """Merged power spectrum (..., p) → (..., (p−1)/2 + 1), float64: P(0) = |f̂(0)|², P(ζ) = |f̂(ζ)|² + |f̂(−ζ)|²."""
+    x = torch.as_tensor(vectors).detach()
+    x = x.to(torch.complex128) if x.is_complex() else x.to(torch.float64)
+    p = x.shape[-1]
+    if p % 2 == 0:
+        raise ValueError(f"merged_power needs an odd length p, got p={p}")
+    power = torch.fft.fft(x, dim=-1).abs().pow(2)
+    half = (p - 1) // 2
+    positive = power[..., 1 : half + 1]                 # ζ = 1..half
+    negative = power[..., p - half :].flip(-1)          # −ζ ≡ p − ζ, reordered to ζ = 1..half
+    return torch.cat([power[..., :1], positive + negative], dim=-1)
+
+
+def spectrum_max_power(spectrum: torch.Tensor) -> torch.Tensor:
+    """Max normalized power max_ζ S(ζ) / Σ_ζ S(ζ) of merged spectra (..., bins), DC bin included (NaN if S = 0)."""
+    return spectrum.max(dim=-1).values / spectrum.sum(dim=-1)
+
+
+def spectrum_dominant_frequency(spectrum: torch.Tensor) -> torch.Tensor:
+    """argmax_{ζ ≥ 1} S(ζ) of merged spectra (..., bins), int64 in 1..(p−1)/2 (DC excluded)."""
+    return spectrum[..., 1:].argmax(dim=-1) + 1
+
+
+def spectrum_dc_fraction(spectrum: torch.Tensor) -> torch.Tensor:
+    """Fraction of power in the DC bin, S(0) / Σ_ζ S(ζ)."""
+    return spectrum[..., 0] / spectrum.sum(dim=-1)
+
+
+def max_power(vectors: torch.Tensor) -> torch.Tensor:
+    """Max normalized merged power of each vector (..., p) → (...)."""
+    return spectrum_max_power(merged_power(vectors))
+
+
+def dominant_frequency(vectors: torch.Tensor) -> torch.Tensor:
+    """Dominant non-DC frequency ζ in 1..(p−1)/2 of each vector (..., p) → (...)."""
+    return spectrum_dominant_frequency(merged_power(vectors))
+
+
+def dc_fraction(vectors: torch.Tensor) -> torch.Tensor:
+    """Fraction of each vector's power at ζ = 0: |f̂(0)|² / (p‖f‖²) = p·mean(f)² / ‖f‖²."""
+    return spectrum_dc_fraction(merged_power(vectors))
+
+
+def phase_at(vectors: torch.Tensor, freqs: torch.Tensor | int) -> torch.Tensor:
+    """Phase θ = arg f̂(ζ) of each vector (..., p) at frequency ζ (int or tensor broadcastable to (...)).
+
+    Convention: β cos(θ + 2πζa/p) has f̂(ζ) = (βp/2) e^{iθ}, so this returns θ in (−π, π].
+    """
+    x = torch.as_tensor(vectors).detach().to(torch.float64)
+    coeffs = torch.fft.fft(x, dim=-1)
+    idx = torch.as_tensor(freqs, dtype=torch.int64).expand(x.shape[:-1])
+    return coeffs.gather(-1, idx[..., None]).squeeze(-1).angle()
+
+
+def wrap_angle(x: torch.Tensor) -> torch.Tensor:
+    """Wrap angles to (−π, π]."""
+    return math.pi - torch.remainder(math.pi - x, 2 * math.pi)
+
+
+def trig_interpolation(vector: torch.Tensor, n_points: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Trigonometric interpolant of f: Z_p → R on a grid t in [0, p−1] (for dots-plus-curve plots).
+
+        f(t) = (1/p) [ f̂(0) + 2 Σ_{ζ=1}^{(p−1)/2} Re( f̂(ζ) e^{2πiζt/p} ) ],
+    the lowest-frequency real interpolant: f(t) = f(a) at every integer t = a. `vector` may be batched
+    (..., p); returns (t of shape (n_points,), values of shape (..., n_points)), float64.
+    """
+    x = torch.as_tensor(vector).detach().to(torch.float64)
+    p = x.shape[-1]
+    half = (p - 1) // 2
+    coeffs = torch.fft.fft(x, dim=-1)[..., : half + 1]                      # f̂(0..half)
+    t = torch.linspace(0.0, p - 1.0, n_points, dtype=torch.float64)
+    zeta = torch.arange(half + 1, dtype=torch.float64)
+    waves = torch.exp(2j * math.pi * zeta[:, None] * t[None, :] / p)       # (half+1, n_points)
+    weights = torch.full((half + 1,), 2.0, dtype=torch.float64)
+    weights[0] = 1.0
+    values = ((coeffs * weights)[..., None] * waves).real.sum(dim=-2) / p
+    return t, values
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PolyNet neurons
+
+def neuron_vectors(model: PolyNet) -> torch.Tensor:
+    """θ_i as (m, k+1, p) float64: rows u_{i,1}, .., u_{i,k}, w_i (needs n_classes == vocab_size == p)."""
+    if model.n_classes != model.vocab_size:
+        raise ValueError(f"Fourier analysis needs n_classes == vocab_size, got {model.n_classes} != {model.vocab_size}")
+    u = model.embed.detach().to(torch.float64).permute(2, 0, 1)          # (m, k, p)
+    w = model.unembed.detach().to(torch.float64)[:, None, :]              # (m, 1, p)
+    return torch.cat([u, w], dim=1)
+
+
+def neuron_spectrum(model: PolyNet) -> torch.Tensor:
+    """S_i(ζ) = Σ_j P_{u_{i,j}}(ζ) + P_{w_i}(ζ), shape (m, (p−1)/2 + 1); Σ_ζ S_i(ζ) = p‖θ_i‖²."""
+    return merged_power(neuron_vectors(model)).sum(dim=1)
+
+
+def neuron_max_power(model: PolyNet) -> torch.Tensor:
+    """Max normalized power of each neuron's summed spectrum, shape (m,)."""
+    return spectrum_max_power(neuron_spectrum(model))
+
+
+def neuron_dominant_frequency(model: PolyNet) -> torch.Tensor:
+    """Dominant frequency ζ_i = argmax_{ζ≥1} S_i(ζ) of each neuron, shape (m,), int64."""
+    return spectrum_dominant_frequency(neuron_spectrum(model))
+
+
+def neuron_dc_fraction(model: PolyNet) -> torch.Tensor:
+    """S_i(0) / Σ_ζ S_i(ζ): fraction of ‖θ_i‖² in the constant (DC) component, shape (m,)."""
+    return spectrum_dc_fraction(neuron_spectrum(model))
+
+
+def significant_neurons(model: PolyNet, rel_threshold: float = 1e-2) -> torch.Tensor:
+    """Neurons of non-negligible norm: ‖θ_i‖ ≥ rel_threshold · max_l ‖θ_l‖ (and ‖θ_i‖ > 0), bool (m,).
+
+    Under L_{2,ν} regularization unused neurons decay towards 0; they carry no function and their
+    spectrum is noise, so population metrics are taken over this mask only.
+    """
+    norms = model.neuron_sq_norms().detach().to(torch.float64).sqrt()
+    return (norms >= rel_threshold * norms.max()) & (norms > 0)
+
+
+def frequency_coverage(model: PolyNet, mask: torch.Tensor | None = None) -> float:
+    """Fraction of {1..(p−1)/2} that is the dominant frequency of at least one significant neuron."""
+    mask = significant_neurons(model) if mask is None else mask
+    used = torch.unique(neuron_dominant_frequency(model)[mask])
+    return used.numel() / ((model.vocab_size - 1) // 2)
+
+
+def neuron_phases(model: PolyNet) -> torch.Tensor:
+    """Phases (θ_{i,1}, .., θ_{i,k}, θ_{w,i}) at each neuron's dominant frequency ζ_i, shape (m, k+1).
+
+    θ = arg f̂(ζ_i) with f̂(j) = Σ_a f(a) e^{−2πi ja/p}, so u_{i,j}(a) = β cos(θ_{i,j} + 2πζ_i a/p) gives θ_{i,j}.
+    """
+    vecs = neuron_vectors(model)
+    freqs = spectrum_dominant_frequency(merged_power(vecs).sum(dim=1))
+    return phase_at(vecs, freqs[:, None])
+
+
+def phase_residual(model: PolyNet) -> torch.Tensor:
+    """(θ_{i,1} + .. + θ_{i,k} − θ_{w,i}) wrapped to (−π, π], shape (m,).
+
+    With the convention of `neuron_phases`, max-margin neurons (THEORY.md §5) have residual 0: the term
+    Π_j cos(θ_j + 2πζa_j/p) · cos(θ_w + 2πζc/p) of the neuron contains cos(Σθ_j − θ_w + 2πζ(Σa_j − c)/p),
+    which favours c = Σa_j exactly when Σθ_j = θ_w. Checked on `theory.construct_modadd` for k = 2, 3, 4.
+    """
+    phases = neuron_phases(model)
+    return wrap_angle(phases[:, :-1].sum(dim=1) - phases[:, -1])
+
+
+def amplitude_balance(model: PolyNet) -> torch.Tensor:
+    """‖u_{i,j}‖ / ‖w_i‖, shape (m, k); 1 at the max-margin solution (same amplitude β for all k+1 vectors)."""
+    norms = neuron_vectors(model).norm(dim=-1)          # (m, k+1)
+    return norms[:, :-1] / norms[:, -1:]
+
+
+def _median(x: torch.Tensor) -> torch.Tensor:
+    """Median (mean of the two middle values for an even count; torch.median would take the lower one)."""
+    return x.flatten().quantile(0.5)
+
+
+def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
+    """JSON-ready Fourier summary of a PolyNet; population statistics are over significant neurons.
+
+    Keys: p, k, n_neurons, n_significant, max_power (list, all neurons), max_power_median, max_power_min,
+    frac_neurons_power_ge_095, frequency_coverage, dominant_frequencies (sorted distinct ζ),
+    neurons_per_frequency ({ζ: count}, int keys), dc_fraction_max, phase_residual_max_abs,
+    phase_residual_median_abs, amplitude_balance_median. Statistics over an empty set are None.
+    """
+    mask = significant_neurons(model, rel_threshold)
+    spectrum = neuron_spectrum(model)
+    power = spectrum_max_power(spectrum)
+    freqs = spectrum_dominant_frequency(spectrum)[mask]
+    sig_power = power[mask]
+    residual = phase_residual(model)[mask].abs()
+    balance = amplitude_balance(model)[mask]
+    distinct, counts = torch.unique(freqs, return_counts=True)
+    p, n_sig = model.vocab_size, int(mask.sum())
+
+    def stat(x: torch.Tensor, fn) -> float | None:
+        return float(fn(x)) if x.numel() else None
+
+    return {
+        "p": p,
+        "k": model.n_inputs,
+        "n_neurons": model.width,
+        "n_significant": n_sig,
+        "max_power": [float(v) for v in power],
+        "max_power_median": stat(sig_power, _median),
+        "max_power_min": stat(sig_power, torch.min),
+        "frac_neurons_power_ge_095": stat(sig_power, lambda x: (x >= 0.95).double().mean()),
+        "frequency_coverage": distinct.numel() / ((p - 1) // 2),
+        "dominant_frequencies": [int(f) for f in distinct],
+        "neurons_per_frequency": {int(f): int(c) for f, c in zip(distinct, counts)},
+        "dc_fraction_max": stat(spectrum_dc_fraction(spectrum)[mask], torch.max),
+        "phase_residual_max_abs": stat(residual, torch.max),
+        "phase_residual_median_abs": stat(residual, _median),
+        "amplitude_balance_median": stat(balance, _median),
+    }

@@ -1,0 +1,141 @@
+"""Figures of [MO] and [LI] for PolyNet Fourier features (matplotlib, no pyplot state).
+
+Every function takes data and an output path prefix, writes `<prefix>.png` and `<prefix>.svg`
+(a trailing .png/.svg on the prefix is dropped), and returns the two paths. Figures are built with
+`matplotlib.figure.Figure` and rendered by the Agg canvas, so nothing touches the global pyplot backend
+and no figure is left open.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .fourier import merged_power, neuron_vectors, trig_interpolation
+from .models import PolyNet
+
+COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:red"]
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path) -> tuple[Path, Path]:
+    """Write fig as PNG and SVG next to the prefix `path`; returns (png, svg)."""
+    prefix = Path(path)
+    if prefix.suffix.lower() in (".png", ".svg"):
+        prefix = prefix.with_suffix("")
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    png, svg = prefix.with_name(prefix.name + ".png"), prefix.with_name(prefix.name + ".svg")
+    fig.savefig(png, dpi=150)
+    fig.savefig(svg)
+    fig.clear()
+    return png, svg
+
+
+def plot_neurons(model: PolyNet, neurons: Sequence[int], path: str | Path) -> tuple[Path, Path]:
+    """[MO] Fig 1(a/b), [LI] Fig 1: one row per neuron i.
+
+    Columns: u_{i,1}, .., u_{i,k}, w_i as dots over a = 0..p−1 with their trigonometric interpolant, then
+    the neuron's merged power spectrum S_i(ζ) normalized to sum 1 (bar chart, dominant ζ highlighted).
+    """
+    vecs = neuron_vectors(model)[list(neurons)]                    # (n, k+1, p)
+    n, kp1, p = vecs.shape
+    names = [f"$u_{{{j + 1}}}$" for j in range(kp1 - 1)] + ["$w$"]
+    t, curves = trig_interpolation(vecs, 20 * p)
+    spectra = merged_power(vecs).sum(dim=1)
+    spectra = spectra / spectra.sum(dim=-1, keepdim=True)
+    fig = _new_figure(2.6 * (kp1 + 1), 2.0 * n + 0.6)
+    axes = np.asarray(fig.subplots(n, kp1 + 1, squeeze=False))
+    a = np.arange(p)
+    for r, i in enumerate(neurons):
+        for j in range(kp1):
+            ax, color = axes[r, j], COLORS[j % len(COLORS)]
+            ax.plot(t.numpy(), curves[r, j].numpy(), color=color, lw=1.2, alpha=0.7)
+            ax.plot(a, vecs[r, j].numpy(), "o", color=color, ms=3)
+            ax.axhline(0, color="0.8", lw=0.6, zorder=0)
+            ax.set_title(f"neuron {i}: {names[j]}", fontsize=9)
+            if r == n - 1:
+                ax.set_xlabel("input / class $a$")
+        ax = axes[r, -1]
+        spec = spectra[r].numpy()
+        top = int(np.argmax(spec))
+        bars = ax.bar(np.arange(len(spec)), spec, color="0.6")
+        bars[top].set_color("tab:red")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"power: max {spec[top]:.3f} at ζ={top}", fontsize=9)
+        if r == n - 1:
+            ax.set_xlabel("frequency ζ")
+    fig.suptitle(f"Neuron weights and Fourier power (p={p}, k={kp1 - 1})")
+    return _save(fig, path)
+
+
+def plot_max_power_hist(trained: np.ndarray | torch.Tensor, init: np.ndarray | torch.Tensor | None,
+                        path: str | Path) -> tuple[Path, Path]:
+    """[MO] Fig 4, [LI] Fig 2b-c: histogram of per-neuron max normalized power (init vs trained, overlaid)."""
+    fig = _new_figure(5.5, 3.6)
+    ax = fig.add_subplot()
+    bins = np.linspace(0, 1, 41)
+    series = [("init", init, "tab:gray"), ("trained", trained, "tab:blue")]
+    for label, values, color in series:
+        if values is None:
+            continue
+        v = np.asarray(values, dtype=np.float64)
+        v = np.clip(v[np.isfinite(v)], 0.0, 1.0)           # 1 + 1e-16 must land in the last bin
+        ax.hist(v, bins=bins, color=color, alpha=0.6, edgecolor=color,
+                label=f"{label} (n={v.size}, median {np.median(v):.3f})")
+    ax.set_xlim(0, 1.01)
+    ax.set_xlabel("max normalized Fourier power of neuron")
+    ax.set_ylabel("number of neurons")
+    ax.set_title("Per-neuron frequency sparsity (1 = single frequency)")
+    ax.legend(loc="upper center")
+    return _save(fig, path)
+
+
+def plot_dominant_frequency_hist(freqs: Sequence[int] | np.ndarray | torch.Tensor, p: int,
+                                 path: str | Path) -> tuple[Path, Path]:
+    """[MO] Fig 7, [LI] Fig 2a: number of neurons per dominant frequency ζ = 1..(p−1)/2."""
+    half = (p - 1) // 2
+    f = np.asarray(freqs, dtype=np.int64).ravel()
+    counts = np.bincount(f, minlength=half + 1)[1 : half + 1]
+    coverage = np.count_nonzero(counts) / half
+    fig = _new_figure(max(5.5, 0.12 * half + 2.5), 3.6)
+    ax = fig.add_subplot()
+    ax.bar(np.arange(1, half + 1), counts, color="tab:blue", width=0.8)
+    ax.set_xlim(0.4, half + 0.6)
+    ax.set_xlabel("dominant frequency ζ")
+    ax.set_ylabel("number of neurons")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_title(f"Dominant frequency per neuron (p={p})\n{np.count_nonzero(counts)}/{half} frequencies used "
+                 f"(coverage {coverage:.2f})", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_margin_curve(steps: Sequence[float] | np.ndarray, normalized_margins: Sequence[float] | np.ndarray,
+                      gamma_star: float | None, path: str | Path) -> tuple[Path, Path]:
+    """[MO] Fig 1(c): normalized margin h(θ)/‖θ‖_{2,ν}^ν vs training step (log x), dashed γ* line."""
+    s = np.asarray(steps, dtype=np.float64)
+    g = np.asarray(normalized_margins, dtype=np.float64)
+    keep = s > 0                                            # log axis: step 0 cannot be drawn
+    fig = _new_figure(5.5, 3.6)
+    ax = fig.add_subplot()
+    ax.plot(s[keep], g[keep], color="tab:blue", lw=1.5, label="normalized margin")
+    if gamma_star is not None:
+        ax.axhline(gamma_star, color="tab:red", ls="--", lw=1.2, label=f"γ* = {gamma_star:.4g}")
+        if keep.any():
+            ax.set_title(f"Normalized margin (final {g[keep][-1] / gamma_star:.3f} γ*)")
+    else:
+        ax.set_title("Normalized margin")
+    ax.set_xscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("normalized margin")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
