@@ -1,0 +1,255 @@
+"""A small decoder-only transformer for k-input modular addition, with named activation sites.
+
+Tokenization (THEORY.md §2, the standard grokking layout): the tuple (a_1, .., a_k) becomes the 2k tokens
+
+    [a_1, op, a_2, op, .., op, a_k, =]      number tokens 0..p-1,  op = p,  eq = p+1   (vocab p+2)
+
+and the model reads out p class logits at the last ('=') position.
+
+Architecture (nanoGPT / TransformerLens-like, attention-only when d_mlp = 0):
+
+    x_0         = W_E[t] + W_pos[i]                                  (token i of a sequence)
+    per block l (LN(·) is the identity when layer_norm = False):
+        q_h     = LN1(x) W_Q[h],  k_h = LN1(x) W_K[h],  v_h = LN1(x) W_V[h]        (no biases)
+        A_h     = softmax_keys( q_h k_h^T / sqrt(d_head) + causal mask )
+        x_mid   = x + Σ_h A_h v_h W_O[h]                                             (no bias)
+        x_post  = x_mid + act(LN2(x_mid) W_in + b_in) W_out + b_out                  (if d_mlp > 0)
+    logits      = LN_final(x_post)[last position] W_U                               (no bias)
+
+The attention has **no biases**, so the query/key interaction of head h is exactly the bilinear form
+W^KQ_h = W_Q[h] W_K[h]^T on the (normalized) residual stream (analysed in `attention.py`). The MLP has
+biases b_in, b_out (as in the grokking recipe); `mlp_bias=False` removes them. LayerNorm (if enabled) is
+pre-LN with a learned gain and bias: ln1 before attention, ln2 before the MLP, ln_final before W_U.
+
+Initialization: every weight matrix (W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, W_out, W_U) is i.i.d.
+N(0, init_std²), init_std = 1/sqrt(d_model) by default; biases 0, LayerNorm gains 1. Seeded by `seed`.
+
+Activation sites (`run_with_cache`, `site_names`); N = batch, P = sequence length, H = n_heads:
+
+    embed                      (N, P, d_model)     W_E[t]
+    pos_embed                  (N, P, d_model)     W_pos[i]
+    blocks.{l}.resid_pre       (N, P, d_model)
+    blocks.{l}.ln1.out         (N, P, d_model)     only if layer_norm
+    blocks.{l}.attn.q/.k/.v    (N, P, H, d_head)
+    blocks.{l}.attn.scores     (N, H, P_q, P_k)    scaled scores, -inf above the diagonal
+    blocks.{l}.attn.pattern    (N, H, P_q, P_k)    softmax over keys
+    blocks.{l}.attn.z          (N, P, H, d_head)   Σ_k pattern · v
+    blocks.{l}.attn.out        (N, P, d_model)     Σ_h z_h W_O[h]
+    blocks.{l}.resid_mid       (N, P, d_model)     resid_pre + attn.out (= resid_post if d_mlp = 0)
+    blocks.{l}.ln2.out         (N, P, d_model)     only if layer_norm and d_mlp > 0
+    blocks.{l}.mlp.pre         (N, P, d_mlp)       only if d_mlp > 0
+    blocks.{l}.mlp.post        (N, P, d_mlp)       act(mlp.pre), only if d_mlp > 0
+    blocks.{l}.mlp.out         (N, P, d_model)     only if d_mlp > 0
+    blocks.{l}.resid_post      (N, P, d_model)
+    ln_final.out               (N, P, d_model)     only if layer_norm
+    logits                     (N, n_classes)      at the last position
+
+Recording is a plain callback passed down through `forward`; there is no global hook state.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Recorder = Callable[[str, torch.Tensor], None]
+
+
+def _no_record(name: str, t: torch.Tensor) -> None:
+    pass
+
+
+def tokenize_modadd(inputs: torch.Tensor, p: int) -> torch.Tensor:
+    """(N, k) tuples in 0..p-1 -> (N, 2k) tokens [a_1, op, a_2, op, .., a_k, =], op = p, eq = p+1.
+
+    Position 2j holds a_{j+1} (j = 0..k-1), odd positions 1, 3, .., 2k-3 hold op, position 2k-1 holds '='.
+    """
+    if inputs.ndim != 2:
+        raise ValueError(f"inputs must have shape (N, k), got {tuple(inputs.shape)}")
+    n, k = inputs.shape
+    tokens = torch.full((n, 2 * k), p, dtype=torch.long, device=inputs.device)
+    tokens[:, 0::2] = inputs.long()
+    tokens[:, -1] = p + 1
+    return tokens
+
+
+@dataclass
+class TransformerConfig:
+    """Hyperparameters. `for_modadd(p, k)` fills vocab = p+2, n_ctx = 2k, n_classes = p."""
+
+    vocab: int
+    n_ctx: int
+    n_classes: int
+    n_layers: int = 1
+    n_heads: int = 4
+    d_model: int = 128
+    d_head: int = 32
+    d_mlp: int = 512  # 0 = attention-only
+    layer_norm: bool = False
+    act: str = "relu"  # "relu" | "gelu"
+    mlp_bias: bool = True
+    init_std: float | None = None  # None -> 1/sqrt(d_model)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.act not in ("relu", "gelu"):
+            raise ValueError(f"act must be 'relu' or 'gelu', got {self.act!r}")
+        for name in ("vocab", "n_ctx", "n_classes", "n_layers", "n_heads", "d_model", "d_head"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_mlp < 0:
+            raise ValueError(f"d_mlp must be >= 0, got {self.d_mlp}")
+
+    @classmethod
+    def for_modadd(cls, p: int, k: int = 2, **kwargs) -> "TransformerConfig":
+        return cls(vocab=p + 2, n_ctx=2 * k, n_classes=p, **kwargs)
+
+    @property
+    def std(self) -> float:
+        return self.init_std if self.init_std is not None else 1.0 / math.sqrt(self.d_model)
+
+
+def site_names(cfg: TransformerConfig) -> list[str]:
+    """All activation-site names of a model with this config, in forward order."""
+    names = ["embed", "pos_embed"]
+    for l in range(cfg.n_layers):
+        b = f"blocks.{l}."
+        names.append(b + "resid_pre")
+        if cfg.layer_norm:
+            names.append(b + "ln1.out")
+        names += [b + s for s in ("attn.q", "attn.k", "attn.v", "attn.scores", "attn.pattern", "attn.z", "attn.out")]
+        names.append(b + "resid_mid")
+        if cfg.d_mlp > 0:
+            if cfg.layer_norm:
+                names.append(b + "ln2.out")
+            names += [b + "mlp.pre", b + "mlp.post", b + "mlp.out"]
+        names.append(b + "resid_post")
+    if cfg.layer_norm:
+        names.append("ln_final.out")
+    names.append("logits")
+    return names
+
+
+class Block(nn.Module):
+    """One pre-LN block: causal multi-head attention (no biases) then an optional MLP."""
+
+    def __init__(self, cfg: TransformerConfig, gen: torch.Generator) -> None:
+        super().__init__()
+        self.cfg = cfg
+        H, d, e, s = cfg.n_heads, cfg.d_model, cfg.d_head, cfg.std
+
+        def w(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.randn(*shape, generator=gen) * s)
+
+        self.ln1 = nn.LayerNorm(d) if cfg.layer_norm else None
+        self.W_Q, self.W_K, self.W_V = w(H, d, e), w(H, d, e), w(H, d, e)
+        self.W_O = w(H, e, d)
+        self.register_buffer("mask", torch.tril(torch.ones(cfg.n_ctx, cfg.n_ctx, dtype=torch.bool)), persistent=False)
+        if cfg.d_mlp > 0:
+            self.ln2 = nn.LayerNorm(d) if cfg.layer_norm else None
+            self.W_in, self.W_out = w(d, cfg.d_mlp), w(cfg.d_mlp, d)
+            self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp)) if cfg.mlp_bias else None
+            self.b_out = nn.Parameter(torch.zeros(d)) if cfg.mlp_bias else None
+
+    def forward(self, x: torch.Tensor, rec: Recorder = _no_record) -> torch.Tensor:
+        cfg = self.cfg
+        P = x.shape[1]
+        rec("resid_pre", x)
+        h = x
+        if self.ln1 is not None:
+            h = self.ln1(x)
+            rec("ln1.out", h)
+        q = torch.einsum("npd,hde->nphe", h, self.W_Q)
+        k = torch.einsum("npd,hde->nphe", h, self.W_K)
+        v = torch.einsum("npd,hde->nphe", h, self.W_V)
+        rec("attn.q", q), rec("attn.k", k), rec("attn.v", v)
+        scores = torch.einsum("nqhe,nkhe->nhqk", q, k) / math.sqrt(cfg.d_head)
+        scores = scores.masked_fill(~self.mask[:P, :P], float("-inf"))
+        rec("attn.scores", scores)
+        pattern = scores.softmax(dim=-1)
+        rec("attn.pattern", pattern)
+        z = torch.einsum("nhqk,nkhe->nqhe", pattern, v)
+        rec("attn.z", z)
+        attn_out = torch.einsum("nqhe,hed->nqd", z, self.W_O)
+        rec("attn.out", attn_out)
+        x = x + attn_out
+        rec("resid_mid", x)
+        if cfg.d_mlp > 0:
+            h = x
+            if self.ln2 is not None:
+                h = self.ln2(x)
+                rec("ln2.out", h)
+            pre = h @ self.W_in
+            if self.b_in is not None:
+                pre = pre + self.b_in
+            rec("mlp.pre", pre)
+            post = F.relu(pre) if cfg.act == "relu" else F.gelu(pre)
+            rec("mlp.post", post)
+            mlp_out = post @ self.W_out
+            if self.b_out is not None:
+                mlp_out = mlp_out + self.b_out
+            rec("mlp.out", mlp_out)
+            x = x + mlp_out
+        rec("resid_post", x)
+        return x
+
+
+class Transformer(nn.Module):
+    """Token + position embedding, n_layers blocks, optional final LayerNorm, unembedding at the last position."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        gen = torch.Generator().manual_seed(cfg.seed)
+        s = cfg.std
+        self.W_E = nn.Parameter(torch.randn(cfg.vocab, cfg.d_model, generator=gen) * s)
+        self.W_pos = nn.Parameter(torch.randn(cfg.n_ctx, cfg.d_model, generator=gen) * s)
+        self.blocks = nn.ModuleList([Block(cfg, gen) for _ in range(cfg.n_layers)])
+        self.ln_final = nn.LayerNorm(cfg.d_model) if cfg.layer_norm else None
+        self.W_U = nn.Parameter(torch.randn(cfg.d_model, cfg.n_classes, generator=gen) * s)
+
+    def site_names(self) -> list[str]:
+        return site_names(self.cfg)
+
+    def _forward(self, tokens: torch.Tensor, rec: Recorder) -> torch.Tensor:
+        if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.cfg.n_ctx:
+            raise ValueError(f"tokens must have shape (N, P) with 1 <= P <= {self.cfg.n_ctx}, got {tuple(tokens.shape)}")
+        P = tokens.shape[1]
+        embed = self.W_E[tokens]
+        pos = self.W_pos[:P].expand_as(embed)
+        rec("embed", embed), rec("pos_embed", pos)
+        x = embed + pos
+        for l, block in enumerate(self.blocks):
+            x = block(x, lambda name, t, b=f"blocks.{l}.": rec(b + name, t))
+        if self.ln_final is not None:
+            x = self.ln_final(x)
+            rec("ln_final.out", x)
+        logits = x[:, -1] @ self.W_U
+        rec("logits", logits)
+        return logits
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (N, P) int64 -> logits (N, n_classes) read at the last position."""
+        return self._forward(tokens, _no_record)
+
+    def run_with_cache(
+        self, tokens: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Forward pass that also returns {site name: activation} for `names` (default: all sites)."""
+        wanted = None if names is None else set(names)
+        if wanted is not None:
+            unknown = wanted - set(self.site_names())
+            if unknown:
+                raise KeyError(f"unknown activation sites {sorted(unknown)}; known: {self.site_names()}")
+        cache: dict[str, torch.Tensor] = {}
+
+        def rec(name: str, t: torch.Tensor) -> None:
+            if wanted is None or name in wanted:
+                cache[name] = t.detach() if detach else t
+
+        logits = self._forward(tokens, rec)
+        return logits, cache

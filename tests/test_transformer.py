@@ -1,0 +1,142 @@
+"""Transformer: tokenization, activation-site cache (names, shapes), causality, trainability."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fourier_circuits.tasks import ModularAddition
+from fourier_circuits.transformer import Transformer, TransformerConfig, site_names, tokenize_modadd
+
+CONFIGS = [
+    dict(n_layers=1, d_mlp=0, layer_norm=False),
+    dict(n_layers=1, d_mlp=24, layer_norm=True),
+    dict(n_layers=2, d_mlp=24, layer_norm=False, act="gelu"),
+    dict(n_layers=2, d_mlp=0, layer_norm=True),
+]
+
+
+def small(p: int = 5, k: int = 3, **kw) -> Transformer:
+    base = dict(n_heads=3, d_model=16, d_head=4, seed=1)
+    base.update(kw)
+    return Transformer(TransformerConfig.for_modadd(p, k, **base))
+
+
+def expected_shape(name: str, cfg: TransformerConfig, n: int, P: int) -> tuple[int, ...]:
+    H, e = cfg.n_heads, cfg.d_head
+    if name == "logits":
+        return (n, cfg.n_classes)
+    if name.endswith(("attn.q", "attn.k", "attn.v", "attn.z")):
+        return (n, P, H, e)
+    if name.endswith(("attn.scores", "attn.pattern")):
+        return (n, H, P, P)
+    if name.endswith(("mlp.pre", "mlp.post")):
+        return (n, P, cfg.d_mlp)
+    return (n, P, cfg.d_model)
+
+
+def test_tokenize_layout():
+    x = ModularAddition(5, 3).inputs()
+    t = tokenize_modadd(x, 5)
+    assert t.shape == (125, 6) and t.dtype == torch.long
+    assert torch.equal(t[:, [0, 2, 4]], x)
+    assert (t[:, [1, 3]] == 5).all() and (t[:, 5] == 6).all()
+    assert tokenize_modadd(torch.tensor([[3, 1]]), 7).tolist() == [[3, 7, 1, 8]]
+
+
+@pytest.mark.parametrize("kw", CONFIGS)
+def test_cache_has_every_site_with_right_shape(kw):
+    model = small(**kw)
+    cfg = model.cfg
+    tokens = tokenize_modadd(ModularAddition(5, 3).inputs()[:7], 5)
+    logits, cache = model.run_with_cache(tokens)
+    names = site_names(cfg)
+    assert set(cache) == set(names) == set(model.site_names())
+    assert len(names) == len(set(names))
+    for name in names:
+        assert cache[name].shape == expected_shape(name, cfg, 7, 6), name
+    assert ("blocks.0.mlp.pre" in names) == (cfg.d_mlp > 0)
+    assert ("ln_final.out" in names) == cfg.layer_norm
+    assert f"blocks.{cfg.n_layers - 1}.resid_post" in names
+    torch.testing.assert_close(cache["logits"], model(tokens), rtol=0, atol=0)
+    torch.testing.assert_close(logits, model(tokens), rtol=0, atol=0)
+    pattern = cache["blocks.0.attn.pattern"]
+    torch.testing.assert_close(pattern.sum(-1), torch.ones(7, cfg.n_heads, 6))
+    assert (pattern.triu(1) == 0).all()
+    # residual bookkeeping
+    b = "blocks.0."
+    torch.testing.assert_close(cache[b + "resid_pre"], cache["embed"] + cache["pos_embed"])
+    torch.testing.assert_close(cache[b + "resid_mid"], cache[b + "resid_pre"] + cache[b + "attn.out"])
+    if cfg.d_mlp > 0:
+        torch.testing.assert_close(cache[b + "resid_post"], cache[b + "resid_mid"] + cache[b + "mlp.out"])
+    else:
+        torch.testing.assert_close(cache[b + "resid_post"], cache[b + "resid_mid"])
+
+
+def test_cache_subset_and_unknown_name():
+    model = small()
+    tokens = tokenize_modadd(ModularAddition(5, 3).inputs()[:4], 5)
+    _, cache = model.run_with_cache(tokens, names=["blocks.0.attn.pattern", "logits"])
+    assert set(cache) == {"blocks.0.attn.pattern", "logits"}
+    with pytest.raises(KeyError):
+        model.run_with_cache(tokens, names=["blocks.7.attn.pattern"])
+
+
+@pytest.mark.parametrize("kw", CONFIGS)
+def test_causality(kw):
+    """Changing the token at the last position leaves every earlier position's activations unchanged."""
+    model = small(**kw)
+    t1 = tokenize_modadd(ModularAddition(5, 3).inputs()[:10], 5)
+    t2 = t1.clone()
+    t2[:, -1] = 0  # '=' -> a number token
+    _, c1 = model.run_with_cache(t1)
+    _, c2 = model.run_with_cache(t2)
+    changed = False
+    for name in model.site_names():
+        if name == "logits":
+            changed |= not torch.allclose(c1[name], c2[name])
+            continue
+        if name.endswith(("attn.scores", "attn.pattern")):  # (N, H, q, k): earlier queries
+            a, b = c1[name][:, :, :-1], c2[name][:, :, :-1]
+        else:  # (N, P, ...): earlier positions
+            a, b = c1[name][:, :-1], c2[name][:, :-1]
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+    assert changed
+
+
+def test_shorter_sequence_and_bad_shape():
+    model = small()
+    assert model(torch.zeros(2, 3, dtype=torch.long)).shape == (2, 5)
+    with pytest.raises(ValueError):
+        model(torch.zeros(2, 7, dtype=torch.long))
+
+
+def test_seeded_init_is_reproducible():
+    a, b = small(seed=3), small(seed=3)
+    for (n1, p1), (n2, p2) in zip(a.named_parameters(), b.named_parameters()):
+        assert n1 == n2 and torch.equal(p1, p2)
+    assert not torch.equal(a.W_E, small(seed=4).W_E)
+
+
+def test_bad_config():
+    with pytest.raises(ValueError):
+        TransformerConfig.for_modadd(5, 2, act="tanh")
+    with pytest.raises(ValueError):
+        TransformerConfig.for_modadd(5, 2, d_mlp=-1)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_tiny_model_overfits(layer_norm):
+    task = ModularAddition(5, 2)
+    tokens, labels = tokenize_modadd(task.inputs(), 5), task.labels()
+    model = small(p=5, k=2, n_heads=2, d_model=32, d_head=16, d_mlp=64, layer_norm=layer_norm)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.98), weight_decay=0.0)
+    losses = []
+    for _ in range(40):
+        loss = F.cross_entropy(model(tokens), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert (model(tokens).argmax(-1) == labels).float().mean() == 1.0
