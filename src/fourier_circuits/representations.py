@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .groups import Group
+from .groups import Group, parse_group
 
 __all__ = [
     "Representation", "CharacterTable", "CharacterCondition", "irreps", "character_table",
@@ -401,7 +401,6 @@ def _cut_from_regular(group: Group, orbits: list[list[np.ndarray]], dims: list[i
 
 def _generic_irreps(group: Group) -> list[Representation]:
     rng = np.random.default_rng(0)
-    N = group.order
     chars = _burnside_characters(group, rng)
     elem = chars[:, group.class_of]
     nu = _indicators(group, elem)
@@ -505,11 +504,15 @@ def _product_irreps(group: Group) -> list[Representation]:
 
 # ============================================================================ public API
 
-def irreps(group: Group) -> list[Representation]:
-    """The real orthogonal irreducible representations of `group` (cached on the group).
+def _as_group(group: Group | str) -> Group:
+    return parse_group(group) if isinstance(group, str) else group
 
-    Trivial first, then by real dimension; see the module docstring for names and methods.
+
+def irreps(group: Group | str) -> list[Representation]:
+    """The real orthogonal irreducible representations of `group` (a Group or a spec string;
+    cached on the group). Trivial first, then by real dimension; names and methods: module docstring.
     """
+    group = _as_group(group)
     if "irreps" not in group._cache:
         build = {"symmetric": _symmetric_irreps, "cyclic": _cyclic_irreps,
                  "dihedral": _dihedral_irreps, "product": _product_irreps}.get(group.family, _generic_irreps)
@@ -554,8 +557,9 @@ class CharacterTable:
         return float(max(rows, cols))
 
 
-def character_table(group: Group) -> CharacterTable:
+def character_table(group: Group | str) -> CharacterTable:
     """The complex character table, derived from irreps(group) (fast for S6: Young's form)."""
+    group = _as_group(group)
     if "chartable" not in group._cache:
         reps = group.class_representatives
         names, rows, index = [], [], []
@@ -574,8 +578,9 @@ def character_table(group: Group) -> CharacterTable:
     return group._cache["chartable"]
 
 
-def real_irreps_all_real(group: Group) -> bool:
+def real_irreps_all_real(group: Group | str) -> bool:
     """True iff every irrep is of real kind (ν = 1), i.e. complex irreps = real irreps."""
+    group = _as_group(group)
     return all(r.kind == "real" for r in irreps(group))
 
 
@@ -598,8 +603,9 @@ class CharacterCondition:
         return self.all_real and not self.failing_classes
 
 
-def character_condition(group: Group, tol: float = 1e-9) -> CharacterCondition:
+def character_condition(group: Group | str, tol: float = 1e-9) -> CharacterCondition:
     """Evaluate the [MO] Theorem 9 condition; failing_classes are class indices with S(C) ≥ −tol."""
+    group = _as_group(group)
     ct = character_table(group)
     d = ct.dims.astype(float)
     nontrivial = np.array([not np.allclose(row, 1) for row in ct.values])
