@@ -45,7 +45,7 @@ class TrainConfig:
     recipe: str = "fast"
     objective: str = "softmin"           # softmin (smoothed normalized margin) or ce (cross-entropy)
     optimizer: str = "adam"              # adam, adamw, gd
-    lr: float = 0.05
+    lr: float = 0.03                     # fast recipe: relative to the RMS parameter entry at unit norm
     lr_schedule: str = "linear"          # constant, doubling, warmup, linear (warm-up then linear decay to 0)
     lr_doubling_steps: list[int] = field(default_factory=list)
     warmup_steps: int = 0

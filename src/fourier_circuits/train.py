@@ -81,6 +81,7 @@ def temperature(cfg: TrainConfig, step: int) -> float:
 class Batch:
     x: torch.Tensor
     y: torch.Tensor
+    population: bool = False  # x is the whole population in lexicographic order
 
 
 class Trainer:
@@ -94,7 +95,8 @@ class Trainer:
         self.task = make_task(cfg.task, p=cfg.p, k=cfg.k)
         inputs, labels = self.task.inputs(self.device), self.task.labels(self.device)
         self.train_idx, self.test_idx = train_test_split(self.task.size, cfg.train_fraction, cfg.split_seed)
-        self.train = Batch(inputs[self.train_idx.to(self.device)], labels[self.train_idx.to(self.device)])
+        self.train = Batch(inputs[self.train_idx.to(self.device)], labels[self.train_idx.to(self.device)],
+                           population=len(self.train_idx) == self.task.size)
         self.test = Batch(inputs[self.test_idx.to(self.device)], labels[self.test_idx.to(self.device)])
         self.model = build_model(cfg, self.device)
         self.gamma_star = gamma_star_for(cfg, self.model)
@@ -131,8 +133,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------- objective
     def _rows_per_chunk(self) -> int:
-        per_row = self.model.width * self.model.embed.element_size() * 6  # activations kept for backward
-        return max(1, self.budget // per_row)
+        """Rows whose (rows, m) activations (x3 buffers) fit the memory budget."""
+        return max(1, self.budget // (self.model.width * self.model.embed.element_size() * 3))
 
     def _batch(self) -> Batch:
         """Full batch, or the minibatch of this step: epoch e uses the permutation seeded by (seed, e)."""
@@ -155,59 +157,30 @@ class Trainer:
             return cfg.lam * sum(q.pow(2).sum() for q in self.model.parameters())
         return torch.zeros((), device=self.device, dtype=self.model.embed.dtype)
 
-    def _forward_backward(self, batch: Batch) -> float:
-        """Accumulate ∇loss over chunks of the batch (bounded memory); return the loss value."""
-        rows = self._rows_per_chunk()
-        chunks = [(batch.x[i:i + rows], batch.y[i:i + rows]) for i in range(0, len(batch.y), rows)]
-        n = len(batch.y)
+    def _objective(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Loss as a function of the logits f(θ, x) (a leaf) and, through norms, of θ."""
         if self.cfg.objective == "ce":
-            total = 0.0
-            for x, y in chunks:
-                loss = torch.nn.functional.cross_entropy(self.model(x), y, reduction="sum") / n
-                loss.backward()
-                total += float(loss)
-            reg = self._regularizer()
-            if reg.requires_grad:
-                reg.backward()
-            return total + float(reg)
-        return self._softmin_backward(chunks)
+            return torch.nn.functional.cross_entropy(logits, y) + self._regularizer()
+        tau, s = temperature(self.cfg, self.step), self.logit_scale
+        normalized = logits / l2nu_norm_pow(self.model)            # F = f(θ)/‖θ‖^ν
+        gaps = normalized.gather(1, y[:, None]) - normalized       # G_{x,c} = F_y − F_c
+        gaps = gaps.scatter(1, y[:, None], float("inf"))           # drop c = y
+        self.logit_scale = float(normalized.detach().double().pow(2).mean().sqrt())
+        return (s / tau) * torch.logsumexp((-tau / s) * gaps.flatten(), 0)
 
-    def _softmin_backward(self, chunks: list) -> float:
-        """(s/τ) log Σ exp(−τG/s) over all chunks; with several chunks, pass 1 finds the normalizer."""
-        tau = temperature(self.cfg, self.step)
+    def _forward_backward(self, batch: Batch) -> float:
+        """One gradient evaluation: logits without a graph (chunked, fused), the loss and ∂L/∂f on the
+        (N, classes) logits with autograd, then ∂L/∂θ by the model's fused chunked backward."""
+        x = None if batch.population else batch.x                  # None: the structured population pass
+        rows = self._rows_per_chunk()
+        logits = self.model.logits(x, rows).requires_grad_()
         if self.logit_scale is None:
-            with torch.no_grad():
-                self.logit_scale = self._logit_rms(chunks)
-        s = self.logit_scale
-
-        def chunk_lse(x, y):
-            norm = l2nu_norm_pow(self.model)
-            logits = self.model(x) / norm                      # F = f(θ)/‖θ‖^ν
-            gaps = logits.gather(1, y[:, None]) - logits       # G_{x,c} = F_y − F_c
-            gaps = gaps.scatter(1, y[:, None], float("inf"))   # drop c = y
-            return torch.logsumexp((-tau / s) * gaps.flatten(), 0), logits.detach()
-
-        if len(chunks) == 1:
-            lse, logits = chunk_lse(*chunks[0])
-            ((s / tau) * lse).backward()
-            self.logit_scale = float(logits.double().pow(2).mean().sqrt())
-            return float(s / tau * lse.detach())
-        with torch.no_grad():
-            total = torch.logsumexp(torch.stack([chunk_lse(x, y)[0] for x, y in chunks]), 0)
-        sq, count = 0.0, 0
-        for x, y in chunks:
-            lse, logits = chunk_lse(x, y)
-            ((s / tau) * torch.exp(lse.detach() - total) * lse).backward()
-            sq += float(logits.double().pow(2).sum())
-            count += logits.numel()
-        self.logit_scale = math.sqrt(sq / count)
-        return float(s / tau * total)
-
-    @torch.no_grad()
-    def _logit_rms(self, chunks: list) -> float:
-        norm = l2nu_norm_pow(self.model)
-        sq = sum(float((self.model(x) / norm).double().pow(2).sum()) for x, _ in chunks)
-        return math.sqrt(sq / sum(len(y) * self.model.n_classes for _, y in chunks))
+            self.logit_scale = float((logits.detach() / l2nu_norm_pow(self.model).detach()).double().pow(2)
+                                     .mean().sqrt())
+        loss = self._objective(logits, batch.y)
+        loss.backward()
+        self.model.backward_from_logits(x, logits.grad, rows)
+        return float(loss.detach())
 
     # ----------------------------------------------------------------------------------------- metrics
     def evaluate(self) -> dict:
@@ -224,12 +197,15 @@ class Trainer:
         return row
 
     def converged(self) -> bool:
-        """Normalized margin positive and changed by < converge_tol (relative) since the previous log row,
-        at least a quarter of the way through the schedule."""
-        if not self.cfg.early_stop or len(self.history) < 2 or self.step < self.cfg.steps // 4:
+        """The normalized margin is positive and changed by < converge_tol (relative) over the last 25% of
+        steps (checked at log rows once a quarter of the schedule has run)."""
+        if not self.cfg.early_stop or self.step < self.cfg.steps // 4:
             return False
-        prev, last = self.history[-2]["normalized_margin"], self.history[-1]["normalized_margin"]
-        return last > 0 and abs(last - prev) <= self.cfg.converge_tol * last
+        last = self.history[-1]["normalized_margin"]
+        earlier = [r for r in self.history if r["step"] <= 0.75 * self.step]
+        if last <= 0 or not earlier:
+            return False
+        return abs(last - earlier[-1]["normalized_margin"]) <= self.cfg.converge_tol * last
 
     # ----------------------------------------------------------------------------------------- state
     def state_arrays(self) -> tuple[dict, dict]:
