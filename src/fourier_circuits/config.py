@@ -7,7 +7,8 @@ Recipes (how to train):
         smoothed margin −(s/τ)·log Σ_{x, c≠y} exp(−τ (F_y − F_c)/s) of the normalized logits F = f(θ)/‖θ‖^ν
         (s = RMS of F from the previous step), τ annealed geometrically, lr decayed linearly; stops when the
         normalized margin has converged. See README "The fast recipe".
-  mo    [MO]: full-batch GD on cross-entropy + λ‖θ‖_{2,ν}^ν, λ = 1e−4, lr 0.05 doubled at steps 1k, 2k, .., 10k.
+  mo    [MO]: full-batch GD on cross-entropy + λ‖θ‖_{2,ν}^ν, λ = 1e−4, lr 0.05 doubled at steps 1k, 2k, .., 10k;
+        init scale 10 (unstated in [MO]; at scale 1 GD barely moves in 3000 steps).
   li    [LI]: AdamW lr 5e−3, betas (0.9, 0.98), 10 warm-up steps, batch 1024, λ = 0.005 on ‖θ‖_{2,ν}^ν,
         50/50 train/test split.
 """
@@ -75,7 +76,7 @@ RECIPES: dict[str, dict] = {
     "fast": {},
     "mo": dict(objective="ce", optimizer="gd", lr=0.05, lr_schedule="doubling",
                lr_doubling_steps=[1000 * i for i in range(1, 11)], regularizer="l2nu", lam=1e-4,
-               normalize=False, steps=40000, early_stop=False, init_scale=1.0),
+               normalize=False, steps=40000, early_stop=False, init_scale=10.0),
     "li": dict(objective="ce", optimizer="adamw", lr=5e-3, betas=[0.9, 0.98], lr_schedule="warmup",
                warmup_steps=10, batch_size=1024, regularizer="l2nu", lam=0.005, normalize=False,
                train_fraction=0.5, steps=20000, early_stop=False),

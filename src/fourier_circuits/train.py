@@ -13,6 +13,8 @@ Margins, accuracies and the normalized margin are always measured in float64 ove
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -29,6 +31,9 @@ from .margins import evaluate_margins, l2nu_norm, l2nu_norm_pow
 from .models import PolyNet
 from .tasks import make_task, train_test_split
 from .theory import gamma_star_modadd
+
+
+SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often
 
 
 class DivergedError(RuntimeError):
@@ -287,12 +292,10 @@ class Trainer:
                 row["loss"], row["lr"] = loss, lr
                 self._log(row)
                 bar.set_postfix(margin_ratio=row["margin_ratio"], acc=row["train_accuracy"])
-                self.save()
-                last_save = time.time()
                 if self.converged():
                     status = "converged"
                     break
-            elif self.step in self.ckpt_steps or time.time() - last_save > 30:
+            if self.step in self.ckpt_steps or time.time() - last_save > SAVE_EVERY_SECONDS:
                 self.save()
                 last_save = time.time()
         bar.close()
@@ -319,6 +322,80 @@ class Trainer:
                 "run_dir": str(self.run_dir) if self.run_dir else None}
 
 
-def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = True) -> dict:
-    """Train (or resume / return the finished result of) the run of `cfg` in `run_dir`."""
-    return Trainer(cfg, run_dir, progress).run()
+def config_hash(cfg: TrainConfig) -> str:
+    """Short hash of the resolved config: the same command maps to the same run directory."""
+    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+
+
+def default_run_name(cfg: TrainConfig) -> str:
+    act = "relu" if cfg.activation == "relu" else f"d{cfg.degree or cfg.k}"
+    return f"{cfg.task}-p{cfg.p}-k{cfg.k}-m{cfg.width}-{act}-{cfg.recipe}-s{cfg.seed}-{config_hash(cfg)}"
+
+
+def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
+    """Create (or reopen) a run directory; refuse one that holds a different configuration."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        stored = json.loads(config_path.read_text())
+        diff = sorted(k for k in set(stored) | set(cfg.to_dict()) if stored.get(k) != cfg.to_dict().get(k))
+        if diff:
+            raise ValueError(f"run directory {run_dir} holds a different config (differs in: {', '.join(diff)})")
+        return run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"run directory {run_dir} exists, is not empty and holds no config.json")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task = make_task(cfg.task, p=cfg.p, k=cfg.k)
+    train_idx, test_idx = train_test_split(task.size, cfg.train_fraction, cfg.split_seed)
+    runstore.save_arrays(run_dir / "split.npz", {"train": train_idx.numpy(), "test": test_idx.numpy()})
+    runstore.atomic_write_json(config_path, cfg.to_dict())  # written last: marks the directory as a run
+    return run_dir
+
+
+def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = True,
+          runs_root: str | Path | None = None) -> dict:
+    """Train the run of `cfg` in `run_dir`: start it, resume it after a crash, or return its stored result.
+
+    The run is registered in the SQLite index of `runs_root` (default: the run directory's parent).
+    """
+    if run_dir is None:
+        return Trainer(cfg, None, progress).run()
+    run_dir = prepare_run_dir(cfg, run_dir)
+    index = runstore.RunIndex(runs_root if runs_root is not None else run_dir.parent)
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    record = {"run_dir": str(run_dir), "task": cfg.task, "model": cfg.model, "p": cfg.p, "k": cfg.k,
+              "width": cfg.width, "recipe": cfg.recipe, "seed": cfg.seed}
+    index.upsert({**record, "status": "running"}, cfg.to_dict())
+    try:
+        result = Trainer(cfg, run_dir, progress).run()
+    except DivergedError:
+        index.upsert({**record, "status": "diverged"}, cfg.to_dict())
+        raise
+    runstore.atomic_write_json(result_path, result)
+    index.upsert({**record, **result}, cfg.to_dict())
+    return result
+
+
+def load_run(run_dir: str | Path, step: int | None = None) -> tuple[TrainConfig, PolyNet, list[dict]]:
+    """(config, model at `step` (a saved checkpoint; default the latest state), metrics rows) of a run."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
+    cfg = TrainConfig(**json.loads(config_path.read_text()))
+    model = build_model(dataclasses.replace(cfg, device="cpu"), torch.device("cpu"))
+    path = run_dir / "last.npz" if step is None else run_dir / "checkpoints" / f"step_{step:08d}.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    arrays, _ = runstore.load_arrays(path)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.copy_(torch.from_numpy(arrays[f"param.{name}"]))
+    return cfg, model, runstore.read_metrics(run_dir)
+
+
+def checkpoint_steps(run_dir: str | Path) -> list[int]:
+    """Steps of the log-spaced parameter snapshots saved in a run."""
+    return sorted(int(p.stem.split("_")[1]) for p in (Path(run_dir) / "checkpoints").glob("step_*.npz"))

@@ -1,0 +1,238 @@
+"""Command-line interface: `fourier-circuits theory | construct | train | analyze | runs | presets`.
+
+Every command takes --json and then prints one JSON object (or list) on stdout and nothing else there.
+Bad input is reported on one line on stderr ("error: ...") with exit code 2, before any run directory
+is created.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from pathlib import Path
+
+import click
+
+from . import runstore
+from .config import PRESETS, RECIPES, ConfigError, resolve_config
+from .tasks import TaskError
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def reports_errors(fn):
+    """Turn validation errors into one stderr line + exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, TaskError, FileNotFoundError) as e:
+            fail(str(e))
+    return wrapper
+
+
+def emit(data, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        click.echo(json.dumps(_jsonable(data), indent=2, sort_keys=True))
+    else:
+        click.echo(text if text is not None else "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+def _jsonable(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fourier-circuits")
+def main() -> None:
+    """fourier-circuits: margin maximization and Fourier features on algebraic tasks."""
+
+
+def task_options(fn):
+    fn = click.option("--k", "k", type=int, default=2, show_default=True, help="number of inputs")(fn)
+    fn = click.option("--p", "p", type=int, required=True, help="odd prime modulus")(fn)
+    fn = click.option("--task", type=click.Choice(["modadd"]), default="modadd", show_default=True)(fn)
+    return click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
+
+
+@main.command()
+@task_options
+@reports_errors
+def theory(task: str, p: int, k: int, as_json: bool) -> None:
+    """Closed-form maximum normalized margin γ* and the width bound."""
+    from .theory import theory_modadd
+    emit(theory_modadd(p, k), as_json)
+
+
+@main.command()
+@task_options
+@reports_errors
+def construct(task: str, p: int, k: int, as_json: bool) -> None:
+    """Build the explicit max-margin network (THEORY.md §6) and measure its normalized margin (float64)."""
+    from .margins import normalized_margin
+    from .tasks import ModularAddition
+    from .theory import construct_modadd, gamma_star_modadd
+    t = ModularAddition(p, k)
+    model = construct_modadd(p, k)
+    nm = normalized_margin(model, t.inputs(), t.labels())
+    gs = gamma_star_modadd(p, k)
+    emit({"task": task, "p": p, "k": k, "width": model.width, "normalized_margin": nm, "gamma_star": gs,
+          "margin_ratio": nm / gs}, as_json)
+
+
+OVERRIDES = [
+    ("p", int, "prime modulus"), ("k", int, "number of inputs"), ("width", int, "hidden width m"),
+    ("steps", int, "training steps (upper bound for the fast recipe)"), ("seed", int, "init seed"),
+    ("recipe", click.Choice(list(RECIPES)), "fast (default), mo or li"),
+    ("activation", click.Choice(["poly", "relu"]), "z^d or ReLU"), ("degree", int, "d of z^d (default k)"),
+    ("lr", float, "learning rate"), ("lam", float, "regularization strength λ"),
+    ("regularizer", click.Choice(["none", "l2nu", "l2"]), "penalty"),
+    ("optimizer", click.Choice(["adam", "adamw", "gd"]), "optimizer"),
+    ("batch_size", int, "minibatch size (default full batch)"),
+    ("train_fraction", float, "fraction of the population used for training"),
+    ("device", click.Choice(["auto", "cpu", "cuda"]), "device"), ("dtype", click.Choice(["float32", "float64"]), "dtype"),
+]
+
+
+def _parse_set(items: tuple[str, ...]) -> dict:
+    """--set key=value pairs; values parsed as TOML scalars/arrays (so 1e-3, true, [1, 2] work)."""
+    import tomllib
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def train_command(fn):
+    for name, typ, help_text in reversed(OVERRIDES):
+        fn = click.option(f"--{name.replace('_', '-')}", name, type=typ, default=None, help=help_text)(fn)
+    return fn
+
+
+@main.command()
+@click.option("--preset", default=None, help=f"named paper run: {', '.join(PRESETS)}")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML config file (keys of TrainConfig)")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="any config key (repeatable)")
+@click.option("--task", type=click.Choice(["modadd"]), default=None)
+@click.option("--model", type=click.Choice(["polynet"]), default=None)
+@train_command
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="run directory (default: RUNS/<name>-<config hash>)")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default=None,
+              help=f"run store root (default ${runstore.RUNS_ENV} or ./runs)")
+@click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrides) -> None:
+    """Train a network; rerunning the same command resumes it (or returns its finished result)."""
+    from .train import DivergedError, default_run_name, train as run_training
+    values = {**overrides, **_parse_set(sets)}
+    cfg = resolve_config(preset=preset, config_file=config_file, **values)
+    root = runstore.runs_root(runs_dir)
+    run_dir = Path(out) if out else root / default_run_name(cfg)
+    try:
+        result = run_training(cfg, run_dir, progress=progress, runs_root=root if not out else None)
+    except ValueError as e:  # a run directory holding another config
+        fail(str(e))
+    except DivergedError as e:
+        fail(str(e), code=1)
+    emit(result, as_json)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--plots/--no-plots", default=True, help="write figures to RUN_DIR/figures")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def analyze(run_dir: str, plots: bool, as_json: bool) -> None:
+    """Fourier analysis of a trained run: per-neuron max power, dominant frequencies, coverage, phases."""
+    from .analysis import analyze_run
+    summary = analyze_run(run_dir, plots=plots)
+    brief = {k: summary[k] for k in ("max_power_median", "max_power_min", "frac_neurons_power_ge_095",
+                                      "frequency_coverage", "n_significant", "normalized_margin", "margin_ratio")}
+    emit(summary, as_json, "\n".join(f"{k}: {v}" for k, v in brief.items()))
+
+
+@main.command()
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def runs(runs_dir: str | None, as_json: bool) -> None:
+    """List the runs in the run store's index."""
+    rows = runstore.RunIndex(runs_dir).list()
+    if as_json:
+        emit(rows, True)
+        return
+    if not rows:
+        click.echo("no runs")
+        return
+    cols = ("status", "task", "p", "k", "width", "recipe", "seed", "steps", "margin_ratio", "seconds", "run_dir")
+    click.echo("\t".join(cols))
+    for r in rows:
+        click.echo("\t".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+
+
+@main.command()
+@click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def demo(out: str, as_json: bool) -> None:
+    """Quick reproduction on the embedded defaults (about a minute on 2 CPU cores): γ*, the explicit
+    construction, the fast recipe on quadratic (p=23, m=88) and cubic (p=11, k=3, m=160) nets, their
+    Fourier analysis and figures."""
+    from .analysis import analyze_run
+    from .margins import normalized_margin
+    from .tasks import ModularAddition
+    from .theory import construct_modadd, gamma_star_modadd
+    from .train import train as run_training
+    rows = []
+    for p, k, m in [(23, 2, 88), (11, 3, 160)]:
+        t = ModularAddition(p, k)
+        gs = gamma_star_modadd(p, k)
+        built = normalized_margin(construct_modadd(p, k), t.inputs(), t.labels()) / gs
+        run_dir = Path(out) / f"modadd-p{p}-k{k}-m{m}"
+        result = run_training(resolve_config(p=p, k=k, width=m), run_dir, progress=not as_json)
+        analysis = analyze_run(run_dir)
+        rows.append({"p": p, "k": k, "width": m, "gamma_star": gs, "construction_ratio": built,
+                     "trained_ratio": result["margin_ratio"], "seconds": result["seconds"],
+                     "max_power_median": analysis["max_power_median"],
+                     "frequency_coverage": analysis["frequency_coverage"], "run_dir": str(run_dir),
+                     "figures": analysis["figures"]})
+    lines = [f"{'p':>3} {'k':>2} {'m':>4} {'gamma*':>10} {'built/γ*':>10} {'trained/γ*':>11} {'s':>6} "
+             f"{'max power':>9} {'coverage':>8}"]
+    for r in rows:
+        lines.append(f"{r['p']:>3} {r['k']:>2} {r['width']:>4} {r['gamma_star']:>10.4e} "
+                     f"{r['construction_ratio']:>10.6f} {r['trained_ratio']:>11.6f} {r['seconds']:>6.1f} "
+                     f"{r['max_power_median']:>9.4f} {r['frequency_coverage']:>8.2f}")
+    lines.append(f"figures: {Path(out).resolve()}/*/figures/")
+    emit(rows, as_json, "\n".join(lines))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def presets(as_json: bool) -> None:
+    """List the named presets and recipes."""
+    emit({"presets": PRESETS, "recipes": RECIPES}, as_json,
+         "\n".join(f"{name}: {spec}" for name, spec in PRESETS.items()))
+
+
+if __name__ == "__main__":
+    main()
