@@ -1,0 +1,151 @@
+"""Irrep analysis of group nets and support analysis of parity nets (THEORY.md §5, §7).
+
+Group nets (PolyNet with 2 inputs, vocab = classes = |G|): neuron i has three vectors in R^G,
+u_i = embed[0, :, i], v_i = embed[1, :, i], w_i = unembed[i]. Its irrep spectrum sums the three:
+    S_i(R) = ‖P_R u_i‖² + ‖P_R v_i‖² + ‖P_R w_i‖²,   Σ_R S_i(R) = ‖θ_i‖²   (completeness),
+P_R the orthogonal projector onto span{R(·)_ab} (`Representation.projector`). The irrep power of R is
+S_i(R)/‖θ_i‖², the fraction of ‖θ_i‖² carried by R — the analogue of the summed Fourier spectrum in
+`fourier.neuron_spectrum`; it is 1 for some R ≠ trivial exactly when u, v, w all lie in the span of that
+one irrep's matrix elements, as for max-margin neurons. Works for irreps of any kind (the span basis of a
+complex / quaternionic irrep is orthonormalized by `matrix_elements`).
+
+Parity nets (ParityNet on an (n,k) SparseParity task): support fraction Σ_{j∈S} u_i[j]² / ‖u_i‖²,
+balance |u_i[j]| / ‖w_i‖ on S, and the sign rule (Π_{j∈S} u_i[j])·(w_i[0] − w_i[1]) ≥ 0 (output 0 is
+class +1). Max-margin neurons: support fraction 1, balance 1, w_i ∝ [1, −1], sign rule satisfied.
+
+Population statistics are over `fourier.significant_neurons` (‖θ_i‖ ≥ 1e−2 max_l ‖θ_l‖), in float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .fourier import significant_neurons
+from .groups import Group, parse_group
+from .representations import Representation, irreps
+
+
+def _median(x: torch.Tensor) -> torch.Tensor:
+    """Median (mean of the two middle values for an even count), as in `fourier`."""
+    return x.flatten().quantile(0.5)
+
+
+def _stat(x: torch.Tensor, fn) -> float | None:
+    return float(fn(x)) if x.numel() else None
+
+
+# ---------------------------------------------------------------------------------------------- groups
+
+def group_neuron_vectors(model) -> torch.Tensor:
+    """θ_i as (m, 3, |G|) float64: rows u_i, v_i, w_i (needs a 2-input PolyNet with vocab == classes)."""
+    if model.n_inputs != 2 or model.n_classes != model.vocab_size:
+        raise ValueError("group analysis needs a 2-input PolyNet with n_classes == vocab_size == |G|, got "
+                         f"n_inputs={model.n_inputs}, vocab={model.vocab_size}, classes={model.n_classes}")
+    u = model.embed.detach().to(torch.float64).permute(2, 0, 1)        # (m, 2, N)
+    w = model.unembed.detach().to(torch.float64)[:, None, :]            # (m, 1, N)
+    return torch.cat([u, w], dim=1)
+
+
+def neuron_irrep_spectrum(model, group: Group | str, reps: list[Representation] | None = None) -> torch.Tensor:
+    """S_i(R) = Σ_{x∈{u,v,w}} ‖P_R x_i‖², shape (m, n_irreps) in irreps(group) order; rows sum to ‖θ_i‖²."""
+    group = parse_group(group) if isinstance(group, str) else group
+    reps = irreps(group) if reps is None else reps
+    vecs = group_neuron_vectors(model)
+    if vecs.shape[-1] != group.order:
+        raise ValueError(f"model vocab {vecs.shape[-1]} != |{group.name}| = {group.order}")
+    basis = torch.as_tensor(np.concatenate([r.matrix_elements() for r in reps]), dtype=torch.float64)  # (N, N)
+    coeff_sq = (vecs @ basis.T).pow(2).sum(dim=1)                        # (m, N): Σ over u, v, w
+    sizes = [r.span_dim for r in reps]
+    return torch.stack([blk.sum(dim=1) for blk in coeff_sq.split(sizes, dim=1)], dim=1)
+
+
+def neuron_irrep_power(model, group: Group | str) -> torch.Tensor:
+    """Irrep power S_i(R)/‖θ_i‖², shape (m, n_irreps) (NaN rows for zero neurons)."""
+    spec = neuron_irrep_spectrum(model, group)
+    return spec / spec.sum(dim=1, keepdim=True)
+
+
+def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) -> dict:
+    """JSON-ready irrep summary of a group PolyNet; population statistics over significant neurons.
+
+    Keys: group, order, n_neurons, n_significant, irrep_names, irrep_dims, max_irrep_power (list, all
+    neurons), dominant_irrep (list of names, all neurons), irrep_power_median / irrep_power_min (of the max
+    irrep power), frac_neurons_power_ge_095, irreps_used (names of the dominant irreps of significant
+    neurons, irrep order), nontrivial_irrep_coverage (fraction of non-trivial irreps used),
+    trivial_irrep_neurons (significant neurons whose dominant irrep is the trivial one),
+    trivial_power_max (largest trivial-irrep power), neurons_per_irrep (name → count, every irrep),
+    observed_fraction_per_irrep and expected_fraction_per_irrep (name → d_R³ / Σ_{R'≠1} d_R'³ for
+    non-trivial R, 0 for trivial: the proportions of `theory_groups.construct_group`).
+    """
+    group = parse_group(group) if isinstance(group, str) else group
+    reps = irreps(group)
+    names = [r.name for r in reps]
+    trivial = [q for q, r in enumerate(reps) if r.is_trivial]
+    power = neuron_irrep_power(model, group)                              # (m, R)
+    mask = significant_neurons(model, rel_threshold)
+    max_power, dominant = power.max(dim=1)
+    sig_max, sig_dom = max_power[mask], dominant[mask]
+    counts = torch.bincount(sig_dom, minlength=len(reps))
+    n_sig = int(mask.sum())
+    cube = {r.name: (0 if r.is_trivial else r.dim ** 3) for r in reps}
+    total_cube = sum(cube.values()) or 1
+    nontrivial = [q for q in range(len(reps)) if q not in trivial]
+    used = [q for q in range(len(reps)) if counts[q] > 0]
+    trivial_power = power[mask][:, trivial].sum(dim=1) if trivial else torch.zeros(n_sig, dtype=torch.float64)
+    return {
+        "group": group.name,
+        "order": group.order,
+        "n_neurons": model.width,
+        "n_significant": n_sig,
+        "irrep_names": names,
+        "irrep_dims": [r.dim for r in reps],
+        "max_irrep_power": [float(v) for v in max_power],
+        "dominant_irrep": [names[int(q)] for q in dominant],
+        "irrep_power_median": _stat(sig_max, _median),
+        "irrep_power_min": _stat(sig_max, torch.min),
+        "frac_neurons_power_ge_095": _stat(sig_max, lambda x: (x >= 0.95).double().mean()),
+        "irreps_used": [names[q] for q in used],
+        "nontrivial_irrep_coverage": (sum(1 for q in nontrivial if counts[q] > 0) / len(nontrivial)
+                                      if nontrivial else None),
+        "trivial_irrep_neurons": int(sum(int(counts[q]) for q in trivial)),
+        "trivial_power_max": _stat(trivial_power, torch.max),
+        "neurons_per_irrep": {names[q]: int(counts[q]) for q in range(len(reps))},
+        "observed_fraction_per_irrep": {names[q]: (int(counts[q]) / n_sig if n_sig else None)
+                                        for q in range(len(reps))},
+        "expected_fraction_per_irrep": {name: c / total_cube for name, c in cube.items()},
+    }
+
+
+# ---------------------------------------------------------------------------------------------- parity
+
+def analyze_parity_net(model, task, rel_threshold: float = 1e-2) -> dict:
+    """JSON-ready support / balance / sign summary of a ParityNet on a SparseParity task.
+
+    Keys: n, k, support, n_neurons, n_significant, support_fraction (list, all neurons),
+    support_fraction_median / _min, balance_median / _min / _max (|u_i[j]| / ‖w_i‖ over significant
+    neurons and j ∈ S), w_antisymmetry_min ((w0 − w1)² / (2‖w‖²), 1 for w ∝ [1, −1]), sign_rule_fraction
+    (fraction of significant neurons with (Π_{j∈S} u_i[j])·(w_i[0] − w_i[1]) ≥ 0).
+    """
+    support = list(task.support)
+    u = model.embed.detach().to(torch.float64).T                         # (m, n)
+    w = model.unembed.detach().to(torch.float64)                          # (m, 2)
+    mask = significant_neurons(model, rel_threshold)
+    u_sq = u.pow(2).sum(dim=1)
+    frac = u[:, support].pow(2).sum(dim=1) / u_sq
+    w_norm = w.norm(dim=1)
+    balance = (u[:, support].abs() / w_norm[:, None])[mask]
+    antisym = ((w[:, 0] - w[:, 1]).pow(2) / (2 * w_norm.pow(2)))[mask]
+    sign = (u[:, support].prod(dim=1) * (w[:, 0] - w[:, 1]))[mask]
+    sig_frac = frac[mask]
+    return {
+        "n": task.n, "k": task.k, "support": support,
+        "n_neurons": model.width, "n_significant": int(mask.sum()),
+        "support_fraction": [float(v) for v in frac],
+        "support_fraction_median": _stat(sig_frac, _median),
+        "support_fraction_min": _stat(sig_frac, torch.min),
+        "balance_median": _stat(balance, _median),
+        "balance_min": _stat(balance, torch.min),
+        "balance_max": _stat(balance, torch.max),
+        "w_antisymmetry_min": _stat(antisym, torch.min),
+        "sign_rule_fraction": _stat(sign, lambda x: (x >= 0).double().mean()),
+    }

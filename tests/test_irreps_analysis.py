@@ -1,0 +1,62 @@
+"""Irrep analysis of group nets and support analysis of parity nets (THEORY.md §5, §7)."""
+import pytest
+import torch
+
+from fourier_circuits.group_tasks import GroupComposition, SparseParity
+from fourier_circuits.irreps_analysis import analyze_group_net, analyze_parity_net, neuron_irrep_spectrum
+from fourier_circuits.models import PolyNet
+from fourier_circuits.parity_model import ParityNet
+from fourier_circuits.representations import irreps
+from fourier_circuits.theory_groups import construct_group, construct_parity
+
+
+@pytest.mark.parametrize("spec", ["S4", "S5", "D5", "C2xC2"])
+def test_construction_is_single_irrep(spec):
+    model = construct_group(spec)
+    out = analyze_group_net(model, spec)
+    reps = irreps(spec)
+    nontrivial = [r.name for r in reps if not r.is_trivial]
+    assert out["n_significant"] == model.width
+    assert out["irrep_power_min"] == pytest.approx(1.0, abs=1e-9)
+    assert out["irrep_power_median"] == pytest.approx(1.0, abs=1e-9)
+    assert out["irreps_used"] == nontrivial and out["nontrivial_irrep_coverage"] == 1.0
+    assert out["trivial_irrep_neurons"] == 0 and out["trivial_power_max"] < 1e-12
+    total = sum(r.dim**3 for r in reps if not r.is_trivial)
+    for r in reps:
+        expected = 0 if r.is_trivial else 2 * r.dim**3
+        assert out["neurons_per_irrep"][r.name] == expected
+        assert out["expected_fraction_per_irrep"][r.name] == pytest.approx(
+            0.0 if r.is_trivial else r.dim**3 / total)
+        assert out["observed_fraction_per_irrep"][r.name] == pytest.approx(out["expected_fraction_per_irrep"][r.name])
+
+
+@pytest.mark.parametrize("spec", ["S4", "D5"])
+def test_random_init_is_spread(spec):
+    task = GroupComposition(spec)
+    model = PolyNet(task.vocab_size, 2, 64, task.n_classes, degree=2, seed=0)
+    out = analyze_group_net(model, spec)
+    assert out["irrep_power_median"] < 0.6 and out["frac_neurons_power_ge_095"] == 0.0
+
+
+def test_spectrum_sums_to_neuron_norm():
+    task = GroupComposition("S4")
+    model = PolyNet(task.vocab_size, 2, 16, task.n_classes, degree=2, seed=3, dtype=torch.float64)
+    spec = neuron_irrep_spectrum(model, "S4")
+    assert torch.allclose(spec.sum(dim=1), model.neuron_sq_norms().detach(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("n, k", [(10, 4), (8, 3), (6, 2)])
+def test_parity_construction_analysis(n, k):
+    task = SparseParity(n, k, seed=1)
+    out = analyze_parity_net(construct_parity(n, k, task.support), task)
+    assert out["support_fraction_median"] == pytest.approx(1.0) and out["support_fraction_min"] == pytest.approx(1.0)
+    assert out["balance_min"] == pytest.approx(1.0) and out["balance_max"] == pytest.approx(1.0)
+    assert out["w_antisymmetry_min"] == pytest.approx(1.0)
+    assert out["sign_rule_fraction"] == 1.0
+
+
+def test_parity_random_init_is_worse():
+    task = SparseParity(10, 3, seed=0)
+    out = analyze_parity_net(ParityNet(10, 64, 3, seed=0), task)
+    assert out["support_fraction_median"] < 0.6
+    assert out["sign_rule_fraction"] < 0.9
