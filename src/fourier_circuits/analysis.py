@@ -11,42 +11,87 @@ import torch
 
 from . import runstore
 from .fourier import analyze_polynet, neuron_max_power, neuron_dominant_frequency, significant_neurons
+from .tasks import task_of
 from .train import checkpoint_steps, gamma_star_for, load_run
 
 
 def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
-    """analyze_polynet of the final parameters, plus init statistics, margins and (optionally) figures."""
+    """Structure of the final parameters (Fourier for modadd, irreps for groups, support for parity), the
+    same statistic at initialization, the final margins and (optionally) figures."""
     run_dir = Path(run_dir)
     cfg, model, metrics = load_run(run_dir)
-    summary = analyze_polynet(model)
     steps = checkpoint_steps(run_dir)
-    init_power = None
-    if steps and steps[0] == 0:
-        _, init_model, _ = load_run(run_dir, 0)
-        init_power = neuron_max_power(init_model)
-        summary["max_power_median_init"] = float(init_power.median())
+    init_model = load_run(run_dir, 0)[1] if steps and steps[0] == 0 else None
+    if cfg.task == "modadd":
+        summary, figures = _modadd(run_dir, model, init_model, plots)
+    elif cfg.task == "group":
+        summary, figures = _group(run_dir, cfg.group, model, init_model, plots)
+    else:
+        summary, figures = _parity(run_dir, task_of(cfg), model, init_model, plots)
     last = metrics[-1] if metrics else {}
     gamma_star = gamma_star_for(cfg, model)
-    summary.update(run_dir=str(run_dir), normalized_margin=last.get("normalized_margin"),
+    summary.update(run_dir=str(run_dir), task=cfg.task, normalized_margin=last.get("normalized_margin"),
                    margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"))
+    rows = [r for r in metrics if r["step"] > 0]
+    if plots and rows:
+        from .plots import plot_margin_curve
+        figures += plot_margin_curve([r["step"] for r in rows], [r["normalized_margin"] for r in rows],
+                                     gamma_star, run_dir / "figures" / "margin")
     if plots:
-        summary["figures"] = [str(p) for p in _figures(run_dir, model, metrics, init_power, gamma_star)]
+        summary["figures"] = [str(p) for p in figures]
     runstore.atomic_write_json(run_dir / "analysis.json", summary)
     return summary
 
 
-def _figures(run_dir: Path, model, metrics: list[dict], init_power, gamma_star) -> list[Path]:
-    from .plots import plot_dominant_frequency_hist, plot_margin_curve, plot_max_power_hist, plot_neurons
-    fig_dir = run_dir / "figures"
-    mask = significant_neurons(model)
-    norms = model.neuron_sq_norms().detach()
-    top = torch.argsort(norms, descending=True)[:4].tolist()
-    paths = list(plot_neurons(model, top, fig_dir / "neurons"))
-    paths += plot_max_power_hist(neuron_max_power(model)[mask], init_power, fig_dir / "max_power")
-    paths += plot_dominant_frequency_hist(neuron_dominant_frequency(model)[mask], model.vocab_size,
-                                          fig_dir / "dominant_frequency")
-    rows = [r for r in metrics if r["step"] > 0]
-    if rows:
-        paths += plot_margin_curve([r["step"] for r in rows], [r["normalized_margin"] for r in rows], gamma_star,
-                                   fig_dir / "margin")
-    return paths
+def _top_neurons(model, count: int = 4) -> list[int]:
+    return torch.argsort(model.neuron_sq_norms().detach(), descending=True)[:count].tolist()
+
+
+def _modadd(run_dir: Path, model, init_model, plots: bool) -> tuple[dict, list]:
+    from .plots import plot_dominant_frequency_hist, plot_max_power_hist, plot_neurons
+    summary = analyze_polynet(model)
+    init_power = neuron_max_power(init_model) if init_model is not None else None
+    if init_power is not None:
+        summary["max_power_median_init"] = float(init_power.median())
+    if not plots:
+        return summary, []
+    fig_dir, mask = run_dir / "figures", significant_neurons(model)
+    figures = list(plot_neurons(model, _top_neurons(model), fig_dir / "neurons"))
+    figures += plot_max_power_hist(neuron_max_power(model)[mask], init_power, fig_dir / "max_power")
+    figures += plot_dominant_frequency_hist(neuron_dominant_frequency(model)[mask], model.vocab_size,
+                                            fig_dir / "dominant_frequency")
+    return summary, figures
+
+
+def _group(run_dir: Path, spec: str, model, init_model, plots: bool) -> tuple[dict, list]:
+    from .irreps_analysis import analyze_group_net
+    from .plots import plot_max_power_hist, plot_neurons_per_irrep
+    summary = analyze_group_net(model, spec)
+    init = analyze_group_net(init_model, spec) if init_model is not None else None
+    if init is not None:
+        summary["irrep_power_median_init"] = init["irrep_power_median"]
+    if not plots:
+        return summary, []
+    fig_dir, mask = run_dir / "figures", significant_neurons(model).numpy()
+    trained = [v for v, keep in zip(summary["max_irrep_power"], mask) if keep]
+    figures = list(plot_max_power_hist(trained, init["max_irrep_power"] if init else None,
+                                       fig_dir / "max_irrep_power", what="irrep"))
+    names = summary["irrep_names"]
+    figures += plot_neurons_per_irrep(names, [summary["observed_fraction_per_irrep"][n] for n in names],
+                                      [summary["expected_fraction_per_irrep"][n] for n in names],
+                                      fig_dir / "neurons_per_irrep")
+    return summary, figures
+
+
+def _parity(run_dir: Path, task, model, init_model, plots: bool) -> tuple[dict, list]:
+    from .irreps_analysis import analyze_parity_net
+    from .plots import plot_parity_neurons
+    summary = analyze_parity_net(model, task)
+    if init_model is not None:
+        summary["support_fraction_median_init"] = analyze_parity_net(init_model, task)["support_fraction_median"]
+    if not plots:
+        return summary, []
+    top = _top_neurons(model)
+    figures = list(plot_parity_neurons(model.embed.detach().T[top], model.unembed.detach()[top], task.support,
+                                       run_dir / "figures" / "parity_neurons"))
+    return summary, figures

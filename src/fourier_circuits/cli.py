@@ -60,36 +60,99 @@ def main() -> None:
     """fourier-circuits: margin maximization and Fourier features on algebraic tasks."""
 
 
+TASKS = ["modadd", "group", "parity"]
+
+
 def task_options(fn):
-    fn = click.option("--k", "k", type=int, default=2, show_default=True, help="number of inputs")(fn)
-    fn = click.option("--p", "p", type=int, required=True, help="odd prime modulus")(fn)
-    fn = click.option("--task", type=click.Choice(["modadd"]), default="modadd", show_default=True)(fn)
-    return click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
+    fn = click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
+    fn = click.option("--n", "n", type=int, default=None, help="parity: number of bits")(fn)
+    fn = click.option("--group", "group", default=None, help="group: spec such as S4, D5, C2xS3, Q8")(fn)
+    fn = click.option("--k", "k", type=int, default=2, show_default=True, help="modadd: inputs; parity: |S|")(fn)
+    fn = click.option("--p", "p", type=int, default=None, help="modadd: odd prime modulus")(fn)
+    return click.option("--task", type=click.Choice(TASKS), default="modadd", show_default=True)(fn)
 
 
 @main.command()
 @task_options
 @reports_errors
-def theory(task: str, p: int, k: int, as_json: bool) -> None:
-    """Closed-form maximum normalized margin γ* and the width bound."""
+def theory(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool) -> None:
+    """Closed-form maximum normalized margin γ* and the width bound (or why the formula does not apply)."""
+    from .tasks import make_task
     from .theory import theory_modadd
-    emit(theory_modadd(p, k), as_json)
+    from .theory_groups import theory_group, theory_parity
+    make_task(task, p=p, k=k, group=group, n=n)  # validates the input
+    if task == "modadd":
+        emit(theory_modadd(p, k), as_json)
+    elif task == "group":
+        emit({"task": task, "group": group, **theory_group(group)}, as_json)
+    else:
+        emit({"task": task, "n": n, "k": k, **theory_parity(n, k)}, as_json)
 
 
 @main.command()
 @task_options
 @reports_errors
-def construct(task: str, p: int, k: int, as_json: bool) -> None:
+def construct(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool) -> None:
     """Build the explicit max-margin network (THEORY.md §6) and measure its normalized margin (float64)."""
+    import torch
     from .margins import normalized_margin
-    from .tasks import ModularAddition
+    from .tasks import make_task
     from .theory import construct_modadd, gamma_star_modadd
-    t = ModularAddition(p, k)
-    model = construct_modadd(p, k)
-    nm = normalized_margin(model, t.inputs(), t.labels())
-    gs = gamma_star_modadd(p, k)
-    emit({"task": task, "p": p, "k": k, "width": model.width, "normalized_margin": nm, "gamma_star": gs,
+    from .theory_groups import construct_group, construct_parity, gamma_star_parity, theory_group
+    t = make_task(task, p=p, k=k, group=group, n=n)
+    if task == "modadd":
+        model, gs, inputs, where = construct_modadd(p, k), gamma_star_modadd(p, k), t.inputs(), {"p": p, "k": k}
+    elif task == "group":
+        info = theory_group(group)
+        if not info["applies"]:
+            fail(f"no explicit max-margin construction for {group}: {info['reason']}")
+        model, gs, inputs, where = construct_group(group), info["gamma_star"], t.inputs(), {"group": group}
+    else:
+        model, gs = construct_parity(n, k, t.support), gamma_star_parity(n, k)
+        inputs, where = t.inputs(dtype=torch.float64), {"n": n, "k": k, "support": list(t.support)}
+    nm = normalized_margin(model, inputs, t.labels())
+    emit({"task": task, **where, "width": model.width, "normalized_margin": nm, "gamma_star": gs,
           "margin_ratio": nm / gs}, as_json)
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def groups(spec: str, as_json: bool) -> None:
+    """A finite group's order, conjugacy classes, real irreps (dimension, type) and character table."""
+    from .groups import parse_group
+    from .representations import character_table, irreps
+    g = parse_group(spec)
+    table = character_table(g)
+    reps = irreps(g)
+    classes = [{"representative": _element_name(g, c[0]), "size": len(c)} for c in g.conjugacy_classes]
+    data = {"group": spec, "order": g.order, "classes": classes,
+            "irreps": [{"name": r.name, "dim": r.dim, "kind": r.kind} for r in reps],
+            "character_table": {"irreps": list(table.names), "values": _complex_rows(table.values)}}
+    lines = [f"{spec}: order {g.order}, {len(classes)} conjugacy classes, {len(reps)} real irreps"]
+    lines.append("classes: " + ", ".join(f"{c['representative']} ({c['size']})" for c in classes))
+    lines.append("real irreps: " + ", ".join(f"{r.name} (dim {r.dim}, {r.kind})" for r in reps))
+    lines.append("character table (rows: complex irreps, columns: classes)")
+    for name, row in zip(table.names, data["character_table"]["values"]):
+        lines.append(f"  {name:>10} " + " ".join(f"{v:>8}" for v in row))
+    emit(data, as_json, "\n".join(lines))
+
+
+def _element_name(g, index: int) -> str:
+    return str(g.labels[index])
+
+
+def _complex_rows(values) -> list[list]:
+    """Character values, real numbers where the imaginary part vanishes, else 'a+bi' strings."""
+    rows = []
+    for row in values:
+        out = []
+        for v in row:
+            v = complex(v)
+            out.append(round(v.real, 6) if abs(v.imag) < 1e-9 else f"{v.real:.4g}{v.imag:+.4g}i")
+        rows.append(out)
+    return rows
 
 
 OVERRIDES = [
@@ -132,7 +195,9 @@ def train_command(fn):
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="TOML config file (keys of TrainConfig)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="any config key (repeatable)")
-@click.option("--task", type=click.Choice(["modadd"]), default=None)
+@click.option("--task", type=click.Choice(TASKS), default=None)
+@click.option("--group", default=None, help="group task: spec such as S4")
+@click.option("--n", "n", type=int, default=None, help="parity task: number of bits")
 @click.option("--model", type=click.Choice(["polynet"]), default=None)
 @train_command
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
@@ -167,8 +232,10 @@ def analyze(run_dir: str, plots: bool, as_json: bool) -> None:
     """Fourier analysis of a trained run: per-neuron max power, dominant frequencies, coverage, phases."""
     from .analysis import analyze_run
     summary = analyze_run(run_dir, plots=plots)
-    brief = {k: summary[k] for k in ("max_power_median", "max_power_min", "frac_neurons_power_ge_095",
-                                      "frequency_coverage", "n_significant", "normalized_margin", "margin_ratio")}
+    keys = {"modadd": ("max_power_median", "max_power_min", "frac_neurons_power_ge_095", "frequency_coverage"),
+            "group": ("irrep_power_median", "irrep_power_min", "irreps_used", "trivial_irrep_neurons"),
+            "parity": ("support_fraction_median", "sign_rule_fraction", "balance_median")}[summary["task"]]
+    brief = {k: summary[k] for k in keys + ("n_significant", "normalized_margin", "margin_ratio")}
     emit(summary, as_json, "\n".join(f"{k}: {v}" for k, v in brief.items()))
 
 

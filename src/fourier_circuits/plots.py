@@ -78,8 +78,11 @@ def plot_neurons(model: PolyNet, neurons: Sequence[int], path: str | Path) -> tu
 
 
 def plot_max_power_hist(trained: np.ndarray | torch.Tensor, init: np.ndarray | torch.Tensor | None,
-                        path: str | Path) -> tuple[Path, Path]:
-    """[MO] Fig 4, [LI] Fig 2b-c: histogram of per-neuron max normalized power (init vs trained, overlaid)."""
+                        path: str | Path, what: str = "Fourier") -> tuple[Path, Path]:
+    """[MO] Figs 4, 6c-d, [LI] Fig 2b-c: histogram of per-neuron max normalized power (init vs trained).
+
+    what: "Fourier" (power per frequency) or "irrep" (power per irreducible representation).
+    """
     fig = _new_figure(5.5, 3.6)
     ax = fig.add_subplot()
     bins = np.linspace(0, 1, 41)
@@ -92,9 +95,9 @@ def plot_max_power_hist(trained: np.ndarray | torch.Tensor, init: np.ndarray | t
         ax.hist(v, bins=bins, color=color, alpha=0.6, edgecolor=color,
                 label=f"{label} (n={v.size}, median {np.median(v):.3f})")
     ax.set_xlim(0, 1.01)
-    ax.set_xlabel("max normalized Fourier power of neuron")
+    ax.set_xlabel(f"max normalized {what} power of neuron")
     ax.set_ylabel("number of neurons")
-    ax.set_title("Per-neuron frequency sparsity (1 = single frequency)")
+    ax.set_title(f"Per-neuron {what} sparsity (1 = single {'frequency' if what == 'Fourier' else what})")
     ax.legend(loc="upper center")
     return _save(fig, path)
 
@@ -139,3 +142,38 @@ def plot_margin_curve(steps: Sequence[float] | np.ndarray, normalized_margins: S
     ax.legend(loc="lower right")
     return _save(fig, path)
 
+
+
+def plot_neurons_per_irrep(names: Sequence[str], observed: Sequence[float], expected: Sequence[float],
+                           path: str | Path) -> tuple[Path, Path]:
+    """[MO] Fig 6b: fraction of neurons whose dominant irrep is R, against the d_R³ proportion of the
+    explicit construction."""
+    fig = _new_figure(max(5.0, 0.6 * len(names) + 2), 3.6)
+    ax = fig.add_subplot()
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, observed, width=0.4, color="tab:blue", label="trained")
+    ax.bar(x + 0.2, expected, width=0.4, color="tab:gray", label="construction (∝ d³)")
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("fraction of neurons")
+    ax.set_title("Neurons per irreducible representation")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_parity_neurons(u: np.ndarray | torch.Tensor, w: np.ndarray | torch.Tensor, support: Sequence[int],
+                        path: str | Path) -> tuple[Path, Path]:
+    """[MO] Fig 5: input weights u_i (bars, support S highlighted) and output weights w_i of the given
+    neurons, one row each."""
+    u, w = np.asarray(u, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    fig = _new_figure(8.0, 1.9 * len(u) + 0.6)
+    colors = ["tab:red" if j in set(support) else "tab:gray" for j in range(u.shape[1])]
+    for row, (ui, wi) in enumerate(zip(u, w)):
+        ax_u = fig.add_subplot(len(u), 4, (4 * row + 1, 4 * row + 3))
+        ax_u.bar(np.arange(len(ui)), ui, color=colors)
+        ax_u.axhline(0, color="black", lw=0.5)
+        ax_u.set_ylabel(f"u (neuron {row})")
+        ax_w = fig.add_subplot(len(u), 4, 4 * row + 4)
+        ax_w.bar([0, 1], wi, color="tab:blue")
+        ax_w.set_xticks([0, 1], ["w[+1]", "w[−1]"])
+    fig.suptitle("Largest neurons: support S in red")
+    return _save(fig, path)

@@ -75,11 +75,30 @@ class ModularAddition:
         return f"{self.k}-input addition mod {self.p}"
 
 
-def make_task(name: str, **params) -> ModularAddition:
-    """Build a task from its CLI name and parameters."""
+def make_task(name: str, p: int | None = None, k: int = 2, group: str | None = None, n: int | None = None,
+              support: list[int] | None = None, confirm_large: bool = False):
+    """Build a task from its CLI name: modadd (p, k), group (spec), parity (n, k, support)."""
     if name == "modadd":
-        return ModularAddition(p=int(params["p"]), k=int(params.get("k", 2)))
-    raise TaskError(f"unknown task {name!r} (known: modadd)")
+        if p is None:
+            raise TaskError("task modadd needs --p (an odd prime)")
+        return ModularAddition(p=int(p), k=int(k))
+    if name == "group":
+        from .group_tasks import GroupComposition
+        if group is None:
+            raise TaskError("task group needs --group (e.g. S4, D5, C2xS3)")
+        return GroupComposition(group)
+    if name == "parity":
+        from .group_tasks import SparseParity
+        if n is None:
+            raise TaskError("task parity needs --n (number of bits)")
+        return SparseParity(int(n), int(k), support=support, confirm_large=confirm_large)
+    raise TaskError(f"unknown task {name!r} (known: modadd, group, parity)")
+
+
+def task_of(cfg) -> "ModularAddition":
+    """The task described by a TrainConfig."""
+    return make_task(cfg.task, p=cfg.p, k=cfg.k, group=cfg.group, n=cfg.n, support=cfg.support,
+                     confirm_large=cfg.confirm_large)
 
 
 def train_test_split(n: int, train_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,8 +29,10 @@ from . import runstore
 from .config import TrainConfig
 from .margins import evaluate_margins, l2nu_norm, l2nu_norm_pow
 from .models import PolyNet
-from .tasks import make_task, train_test_split
+from .parity_model import ParityNet
+from .tasks import task_of, train_test_split
 from .theory import gamma_star_modadd
+from .theory_groups import gamma_star_parity, theory_group
 
 
 SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often
@@ -55,16 +57,25 @@ def log_spaced_steps(total: int, count: int) -> list[int]:
     return sorted(s for s in steps if 0 <= s <= total)
 
 
-def build_model(cfg: TrainConfig, device: torch.device) -> PolyNet:
-    task = make_task(cfg.task, p=cfg.p, k=cfg.k)
+def build_model(cfg: TrainConfig, device: torch.device) -> PolyNet | ParityNet:
+    task = task_of(cfg)
+    dtype = getattr(torch, cfg.dtype)
+    if cfg.task == "parity":
+        return ParityNet(task.n, cfg.width, task.k, cfg.init_scale, cfg.seed, dtype, device)
     return PolyNet(task.vocab_size, task.k, cfg.width, task.n_classes, cfg.activation, cfg.degree,
-                   cfg.init_scale, cfg.seed, getattr(torch, cfg.dtype), device)
+                   cfg.init_scale, cfg.seed, dtype, device)
 
 
-def gamma_star_for(cfg: TrainConfig, model: PolyNet) -> float | None:
-    """γ* when the theory covers this model (polynomial net with degree k), else None."""
-    if cfg.task == "modadd" and model.activation == "poly" and model.degree == cfg.k:
+def gamma_star_for(cfg: TrainConfig, model: PolyNet | ParityNet) -> float | None:
+    """γ* when the theory covers this model (THEORY.md §4), else None."""
+    if cfg.task == "parity":
+        return gamma_star_parity(cfg.n, cfg.k)
+    if model.activation != "poly" or model.degree != model.n_inputs:
+        return None
+    if cfg.task == "modadd":
         return gamma_star_modadd(cfg.p, cfg.k)
+    if model.degree == 2:
+        return theory_group(cfg.group)["gamma_star"]  # None where Theorem 9 does not apply
     return None
 
 
@@ -97,7 +108,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self.device = resolve_device(cfg.device)
-        self.task = make_task(cfg.task, p=cfg.p, k=cfg.k)
+        self.task = task_of(cfg)
         inputs, labels = self.task.inputs(self.device), self.task.labels(self.device)
         self.train_idx, self.test_idx = train_test_split(self.task.size, cfg.train_fraction, cfg.split_seed)
         self.train = Batch(inputs[self.train_idx.to(self.device)], labels[self.train_idx.to(self.device)],
@@ -166,8 +177,10 @@ class Trainer:
         """Loss as a function of the logits f(θ, x) (a leaf) and, through norms, of θ."""
         if self.cfg.objective == "ce":
             return torch.nn.functional.cross_entropy(logits, y) + self._regularizer()
-        tau, s = temperature(self.cfg, self.step), self.logit_scale
         normalized = logits / l2nu_norm_pow(self.model)            # F = f(θ)/‖θ‖^ν
+        if self.logit_scale is None:
+            self.logit_scale = float(normalized.detach().double().pow(2).mean().sqrt())
+        tau, s = temperature(self.cfg, self.step), self.logit_scale
         gaps = normalized.gather(1, y[:, None]) - normalized       # G_{x,c} = F_y − F_c
         gaps = gaps.scatter(1, y[:, None], float("inf"))           # drop c = y
         self.logit_scale = float(normalized.detach().double().pow(2).mean().sqrt())
@@ -176,12 +189,13 @@ class Trainer:
     def _forward_backward(self, batch: Batch) -> float:
         """One gradient evaluation: logits without a graph (chunked, fused), the loss and ∂L/∂f on the
         (N, classes) logits with autograd, then ∂L/∂θ by the model's fused chunked backward."""
-        x = None if batch.population else batch.x                  # None: the structured population pass
         rows = self._rows_per_chunk()
+        if not hasattr(self.model, "backward_from_logits"):        # plain autograd (ParityNet)
+            loss = self._objective(self.model(batch.x), batch.y)
+            loss.backward()
+            return float(loss.detach())
+        x = None if batch.population else batch.x                  # None: the structured population pass
         logits = self.model.logits(x, rows).requires_grad_()
-        if self.logit_scale is None:
-            self.logit_scale = float((logits.detach() / l2nu_norm_pow(self.model).detach()).double().pow(2)
-                                     .mean().sqrt())
         loss = self._objective(logits, batch.y)
         loss.backward()
         self.model.backward_from_logits(x, logits.grad, rows)
@@ -328,8 +342,10 @@ def config_hash(cfg: TrainConfig) -> str:
 
 
 def default_run_name(cfg: TrainConfig) -> str:
-    act = "relu" if cfg.activation == "relu" else f"d{cfg.degree or cfg.k}"
-    return f"{cfg.task}-p{cfg.p}-k{cfg.k}-m{cfg.width}-{act}-{cfg.recipe}-s{cfg.seed}-{config_hash(cfg)}"
+    model = "relu" if cfg.activation == "relu" else f"d{cfg.degree or (2 if cfg.task == 'group' else cfg.k)}"
+    task = {"modadd": f"modadd-p{cfg.p}-k{cfg.k}", "group": f"group-{cfg.group}",
+            "parity": f"parity-n{cfg.n}-k{cfg.k}"}[cfg.task]
+    return f"{task}-m{cfg.width}-{model}-{cfg.recipe}-s{cfg.seed}-{config_hash(cfg)}"
 
 
 def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
@@ -345,7 +361,7 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ValueError(f"run directory {run_dir} exists, is not empty and holds no config.json")
     run_dir.mkdir(parents=True, exist_ok=True)
-    task = make_task(cfg.task, p=cfg.p, k=cfg.k)
+    task = task_of(cfg)
     train_idx, test_idx = train_test_split(task.size, cfg.train_fraction, cfg.split_seed)
     runstore.save_arrays(run_dir / "split.npz", {"train": train_idx.numpy(), "test": test_idx.numpy()})
     runstore.atomic_write_json(config_path, cfg.to_dict())  # written last: marks the directory as a run
