@@ -215,7 +215,7 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     root = runstore.runs_root(runs_dir)
     run_dir = Path(out) if out else root / default_run_name(cfg)
     try:
-        result = run_training(cfg, run_dir, progress=progress, runs_root=root if not out else None)
+        result = run_training(cfg, run_dir, progress=progress, runs_root=root)
     except ValueError as e:  # a run directory holding another config
         fail(str(e))
     except DivergedError as e:

@@ -143,9 +143,28 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     unknown = sorted(set(merged) - known)
     if unknown:
         raise ConfigError(f"unknown config key {unknown[0]!r}")
+    for key, value in merged.items():
+        check_type(key, value)
     cfg = TrainConfig(**merged)
     validate(cfg)
     return cfg
+
+
+def check_type(key: str, value) -> None:
+    """Check a value against the annotation of TrainConfig.<key> ("int", "float | None", "list[int]", ..)."""
+    annotation = {f.name: f.type for f in dataclasses.fields(TrainConfig)}[key]
+    options = [a.strip() for a in str(annotation).split("|")]
+    checks = {
+        "None": lambda v: v is None,
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+        "list[int]": lambda v: isinstance(v, list) and all(checks["int"](x) for x in v),
+        "list[float]": lambda v: isinstance(v, list) and all(checks["float"](x) for x in v),
+    }
+    if not any(checks[o](value) for o in options):
+        raise ConfigError(f"{key} must be of type {annotation}, got {key}={value!r}")
 
 
 def validate(cfg: TrainConfig) -> None:

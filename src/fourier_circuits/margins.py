@@ -21,7 +21,7 @@ def l2nu_norm_pow(model: PolyNet, nu: float | None = None) -> torch.Tensor:
 def l2nu_norm(model: PolyNet, nu: float | None = None) -> float:
     """‖θ‖_{2,ν} in float64."""
     nu = model.nu if nu is None else nu
-    sq = model.neuron_sq_norms().detach().double()
+    sq = model.neuron_sq_norms(torch.float64).detach()
     return float(sq.pow(nu / 2).sum().pow(1 / nu))
 
 

@@ -191,9 +191,9 @@ class PolyNet(nn.Module):
         for param, grad in ((self.embed, g_embed), (self.unembed, g_unembed)):
             param.grad = grad if param.grad is None else param.grad.add_(grad)
 
-    def neuron_sq_norms(self) -> torch.Tensor:
-        """‖θ_i‖_2² = Σ_j ‖u_{i,j}‖² + ‖w_i‖², shape (m,)."""
-        return self.embed.pow(2).sum(dim=(0, 1)) + self.unembed.pow(2).sum(dim=1)
+    def neuron_sq_norms(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """‖θ_i‖_2² = Σ_j ‖u_{i,j}‖² + ‖w_i‖², shape (m,), computed in `dtype` (default: the model's)."""
+        return self.embed.to(dtype).pow(2).sum(dim=(0, 1)) + self.unembed.to(dtype).pow(2).sum(dim=1)
 
     def neuron_embeddings(self) -> torch.Tensor:
         """u as (m, k, vocab): row i, j is u_{i,j}."""

@@ -80,9 +80,9 @@ class ParityNet(nn.Module):
         """f(θ, x) without a graph, chunked over rows."""
         return torch.cat([self.forward(x[s:s + rows]) for s in range(0, x.shape[0], rows)])
 
-    def neuron_sq_norms(self) -> torch.Tensor:
-        """‖θ_i‖_2² = ‖u_i‖² + ‖w_i‖², shape (m,)."""
-        return self.embed.pow(2).sum(dim=0) + self.unembed.pow(2).sum(dim=1)
+    def neuron_sq_norms(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """‖θ_i‖_2² = ‖u_i‖² + ‖w_i‖², shape (m,), computed in `dtype` (default: the model's)."""
+        return self.embed.to(dtype).pow(2).sum(dim=0) + self.unembed.to(dtype).pow(2).sum(dim=1)
 
     def config(self) -> dict:
         return dict(model="parity", n=self.n, width=self.width, k=self.degree, n_classes=2)

@@ -279,6 +279,8 @@ class Trainer:
     def run(self) -> dict:
         resumed = self.try_resume()
         if not resumed:
+            if self.run_dir is not None:
+                runstore.truncate_metrics(self.run_dir, -1)  # rows of an attempt killed before its first save
             self._log(self.evaluate())
             self.save()
         last_save = time.time()
@@ -298,6 +300,9 @@ class Trainer:
             self.optimizer.step()
             if self.cfg.normalize:
                 self._project()
+            if not all(bool(torch.isfinite(q).all()) for q in self.model.parameters()):
+                status, loss = "diverged", float("nan")  # overflow in the update: save nothing more
+                break
             self.step += 1
             self.elapsed += time.time() - t0
             bar.update(1)
