@@ -181,9 +181,14 @@ def amplitude_balance(model: PolyNet) -> torch.Tensor:
     return norms[:, :-1] / norms[:, -1:]
 
 
-def _median(x: torch.Tensor) -> torch.Tensor:
+def median(x: torch.Tensor) -> torch.Tensor:
     """Median (mean of the two middle values for an even count; torch.median would take the lower one)."""
     return x.flatten().quantile(0.5)
+
+
+def statistic(x: torch.Tensor, fn) -> float | None:
+    """fn(x) as a float, None over an empty set."""
+    return float(fn(x)) if x.numel() else None
 
 
 def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
@@ -204,8 +209,6 @@ def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
     distinct, counts = torch.unique(freqs, return_counts=True)
     p, n_sig = model.vocab_size, int(mask.sum())
 
-    def stat(x: torch.Tensor, fn) -> float | None:
-        return float(fn(x)) if x.numel() else None
 
     return {
         "p": p,
@@ -213,14 +216,14 @@ def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
         "n_neurons": model.width,
         "n_significant": n_sig,
         "max_power": [float(v) for v in power],
-        "max_power_median": stat(sig_power, _median),
-        "max_power_min": stat(sig_power, torch.min),
-        "frac_neurons_power_ge_095": stat(sig_power, lambda x: (x >= 0.95).double().mean()),
+        "max_power_median": statistic(sig_power, median),
+        "max_power_min": statistic(sig_power, torch.min),
+        "frac_neurons_power_ge_095": statistic(sig_power, lambda x: (x >= 0.95).double().mean()),
         "frequency_coverage": distinct.numel() / ((p - 1) // 2),
         "dominant_frequencies": [int(f) for f in distinct],
         "neurons_per_frequency": {int(f): int(c) for f, c in zip(distinct, counts)},
-        "dc_fraction_max": stat(spectrum_dc_fraction(spectrum)[mask], torch.max),
-        "phase_residual_max_abs": stat(residual, torch.max),
-        "phase_residual_median_abs": stat(residual, _median),
-        "amplitude_balance_median": stat(balance, _median),
+        "dc_fraction_max": statistic(spectrum_dc_fraction(spectrum)[mask], torch.max),
+        "phase_residual_max_abs": statistic(residual, torch.max),
+        "phase_residual_median_abs": statistic(residual, median),
+        "amplitude_balance_median": statistic(balance, median),
     }

@@ -20,18 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .fourier import significant_neurons
+from .fourier import median as _median, significant_neurons, statistic as _stat
 from .groups import Group, parse_group
 from .representations import Representation, irreps
-
-
-def _median(x: torch.Tensor) -> torch.Tensor:
-    """Median (mean of the two middle values for an even count), as in `fourier`."""
-    return x.flatten().quantile(0.5)
-
-
-def _stat(x: torch.Tensor, fn) -> float | None:
-    return float(fn(x)) if x.numel() else None
 
 
 # ---------------------------------------------------------------------------------------------- groups
