@@ -178,12 +178,11 @@ class Trainer:
         if self.cfg.objective == "ce":
             return torch.nn.functional.cross_entropy(logits, y) + self._regularizer()
         normalized = logits / l2nu_norm_pow(self.model)            # F = f(θ)/‖θ‖^ν
-        if self.logit_scale is None:
-            self.logit_scale = float(normalized.detach().double().pow(2).mean().sqrt())
-        tau, s = temperature(self.cfg, self.step), self.logit_scale
+        rms = float(normalized.detach().double().pow(2).mean().sqrt())
+        s = self.logit_scale if self.logit_scale is not None else rms   # the previous step's RMS
+        self.logit_scale, tau = rms, temperature(self.cfg, self.step)
         gaps = normalized.gather(1, y[:, None]) - normalized       # G_{x,c} = F_y − F_c
         gaps = gaps.scatter(1, y[:, None], float("inf"))           # drop c = y
-        self.logit_scale = float(normalized.detach().double().pow(2).mean().sqrt())
         return (s / tau) * torch.logsumexp((-tau / s) * gaps.flatten(), 0)
 
     def _forward_backward(self, batch: Batch) -> float:
