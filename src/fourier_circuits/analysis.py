@@ -2,6 +2,12 @@
 
 Reads only the run directory (config.json, checkpoints, metrics.jsonl); writes analysis.json and
 figures/*.png|svg there.
+
+Transformer runs (model = transformer): per head of layer 0, the 2-D Fourier sparsity of the token-space
+W^KQ (attention.all_heads_qk / heads_sparsity: max normalized pair power, pairs for 90% of the power) for
+the final and the step-0 parameters, the key frequencies of the number-token embedding
+(progress.embedding_key_frequencies), the first logged step where train / test accuracy reach 0.99, and
+figures: [LI] Fig 3 panels for the two sparsest heads, accuracy vs step (train and test).
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     cfg, model, metrics = load_run(run_dir)
     steps = checkpoint_steps(run_dir)
     init_model = load_run(run_dir, 0)[1] if steps and steps[0] == 0 else None
+    if cfg.model == "transformer":
+        return _transformer(run_dir, cfg, model, init_model, metrics, plots)
     if cfg.task == "modadd":
         summary, figures = _modadd(run_dir, model, init_model, plots)
     elif cfg.task == "group":
@@ -95,3 +103,50 @@ def _parity(run_dir: Path, task, model, init_model, plots: bool) -> tuple[dict, 
     figures = list(plot_parity_neurons(model.embed.detach().T[top], model.unembed.detach()[top], task.support,
                                        run_dir / "figures" / "parity_neurons"))
     return summary, figures
+
+
+ACC_THRESHOLD = 0.99
+
+
+def first_step_at(metrics: list[dict], key: str, threshold: float = ACC_THRESHOLD) -> int | None:
+    """First logged step whose metrics[key] ≥ threshold (None if never)."""
+    return next((r["step"] for r in metrics if r.get(key) is not None and r[key] >= threshold), None)
+
+
+def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plots: bool) -> dict:
+    import numpy as np
+    from .attention import all_heads_qk, heads_sparsity, plot_head
+    from .progress import embedding_key_frequencies
+    final = heads_sparsity(all_heads_qk(model, 0))
+    init = heads_sparsity(all_heads_qk(init_model, 0)) if init_model is not None else None
+    key = embedding_key_frequencies(model, cfg.p)
+    last = metrics[-1] if metrics else {}
+    summary = {
+        "model": "transformer", "p": cfg.p, "k": cfg.k, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
+        "head_max_power": [float(x) for x in final["max_power"]],
+        "head_argmax_pair": [[int(u), int(v)] for u, v in final["argmax_pair"]],
+        "head_n_pairs_90": [int(x) for x in final["n_pairs_90"]],
+        "head_power_median": float(np.median(final["max_power"])),
+        "head_power_median_init": float(np.median(init["max_power"])) if init is not None else None,
+        "n_pairs_90_median": float(np.median(final["n_pairs_90"])),
+        "n_pairs_90_median_init": float(np.median(init["n_pairs_90"])) if init is not None else None,
+        "key_frequencies": key.freqs,
+        "train_acc_step": first_step_at(metrics, "train_accuracy"),
+        "test_acc_step": first_step_at(metrics, "test_accuracy"),
+        "train_accuracy": last.get("train_accuracy"), "test_accuracy": last.get("test_accuracy"),
+        "run_dir": str(run_dir), "task": cfg.task, "normalized_margin": None, "margin_ratio": None,
+        "gamma_star": None, "steps": last.get("step"),
+    }
+    if plots:
+        from .plots import plot_accuracy_curve
+        fig_dir, figures = run_dir / "figures", []
+        matrices = all_heads_qk(model, 0)
+        for h in np.argsort(-final["max_power"], kind="stable")[:2]:
+            figures += plot_head(matrices[int(h)], fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
+        rows = [r for r in metrics if r.get("train_accuracy") is not None]
+        if rows:
+            figures += plot_accuracy_curve([r["step"] for r in rows], [r["train_accuracy"] for r in rows],
+                                           [r["test_accuracy"] for r in rows], fig_dir / "accuracy")
+        summary["figures"] = [str(p) for p in figures]
+    runstore.atomic_write_json(run_dir / "analysis.json", summary)
+    return summary

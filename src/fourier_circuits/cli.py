@@ -158,7 +158,7 @@ def _complex_rows(values) -> list[list]:
 OVERRIDES = [
     ("p", int, "prime modulus"), ("k", int, "number of inputs"), ("width", int, "hidden width m"),
     ("steps", int, "training steps (upper bound for the fast recipe)"), ("seed", int, "init seed"),
-    ("recipe", click.Choice(list(RECIPES)), "fast (default), mo or li"),
+    ("recipe", click.Choice(list(RECIPES)), "fast (default; tf for a transformer), mo, li or tf"),
     ("activation", click.Choice(["poly", "relu"]), "z^d or ReLU"), ("degree", int, "d of z^d (default k)"),
     ("lr", float, "learning rate"), ("lam", float, "regularization strength λ"),
     ("regularizer", click.Choice(["none", "l2nu", "l2"]), "penalty"),
@@ -166,6 +166,8 @@ OVERRIDES = [
     ("batch_size", int, "minibatch size (default full batch)"),
     ("train_fraction", float, "fraction of the population used for training"),
     ("device", click.Choice(["auto", "cpu", "cuda"]), "device"), ("dtype", click.Choice(["float32", "float64"]), "dtype"),
+    ("n_layers", int, "transformer: number of blocks"), ("n_heads", int, "transformer: attention heads per block"),
+    ("d_model", int, "transformer: residual stream width"),
 ]
 
 
@@ -198,7 +200,8 @@ def train_command(fn):
 @click.option("--task", type=click.Choice(TASKS), default=None)
 @click.option("--group", default=None, help="group task: spec such as S4")
 @click.option("--n", "n", type=int, default=None, help="parity task: number of bits")
-@click.option("--model", type=click.Choice(["polynet"]), default=None)
+@click.option("--model", type=click.Choice(["polynet", "transformer"]), default=None,
+              help="polynet (default) or transformer (default recipe tf)")
 @train_command
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="run directory (default: RUNS/<name>-<config hash>)")
@@ -232,6 +235,10 @@ def analyze(run_dir: str, plots: bool, as_json: bool) -> None:
     """Fourier analysis of a trained run: per-neuron max power, dominant frequencies, coverage, phases."""
     from .analysis import analyze_run
     summary = analyze_run(run_dir, plots=plots)
+    if summary.get("model") == "transformer":
+        keys = ("head_power_median", "head_power_median_init", "key_frequencies", "train_acc_step", "test_acc_step")
+        emit(summary, as_json, "\n".join(f"{k}: {summary[k]}" for k in keys))
+        return
     keys = {"modadd": ("max_power_median", "max_power_min", "frac_neurons_power_ge_095", "frequency_coverage"),
             "group": ("irrep_power_median", "irrep_power_min", "irreps_used", "trivial_irrep_neurons"),
             "parity": ("support_fraction_median", "sign_rule_fraction", "balance_median")}[summary["task"]]

@@ -11,6 +11,17 @@ Recipes (how to train):
         init scale 10 (unstated in [MO]; at scale 1 GD barely moves in 3000 steps).
   li    [LI]: AdamW lr 5e−3, betas (0.9, 0.98), 10 warm-up steps, batch 1024, λ = 0.005 on ‖θ‖_{2,ν}^ν,
         50/50 train/test split.
+  tf    transformers (model = transformer; the community grokking recipe): cross-entropy, AdamW lr 1e−3,
+        betas (0.9, 0.98), 10 warm-up steps, weight decay 1.0, full batch, 30% train, 20000 steps, no
+        normalization, no early stop (margins are not defined for a transformer). It is also the default
+        recipe when model = transformer and no recipe is named.
+
+Transformer presets ([LI] §5 and Fig 4; EXPERIMENTS.md). [LI] give "160 heads, hidden 128" and nothing else
+about the shapes. 160 heads cannot split a 128-dim residual stream, so here d_model = 128 and every head has
+d_head = 128 (a full 128×128 W^KQ per head, the object [LI] plot); d_mlp = 512 (4·d_model, unstated in [LI]);
+no LayerNorm; batch 1024; steps (unstated) 20000. The `-cpu` variants shrink the heads (8, d_head 32) and,
+where needed, p, so that each finishes in a few minutes on 2 CPU cores (li-grok-*-cpu: also weight decay
+1.0 and lr 3e-3, see PRESETS).
 """
 from __future__ import annotations
 
@@ -39,13 +50,20 @@ class TrainConfig:
     train_fraction: float = 1.0          # 1.0 = the whole population (the theory's setting)
     split_seed: int = 0
     # model
-    model: str = "polynet"
+    model: str = "polynet"              # polynet (the two-layer net of the theory) or transformer
     width: int = 88
     activation: str = "poly"             # poly (z^d) or relu
     degree: int | None = None            # d; None = k
     init_scale: float = 1.0
     dtype: str = "float32"               # float32 or float64 (margins are always evaluated in float64)
     device: str = "auto"                 # auto, cpu, cuda
+    # transformer (model = transformer; transformer.py): init std = init_scale / sqrt(d_model)
+    n_layers: int = 1
+    n_heads: int = 4
+    d_model: int = 128
+    d_head: int = 32
+    d_mlp: int = 512                     # 0 = attention-only
+    layer_norm: bool = False
     # optimization
     recipe: str = "fast"
     objective: str = "softmin"           # softmin (smoothed normalized margin) or ce (cross-entropy)
@@ -84,7 +102,17 @@ RECIPES: dict[str, dict] = {
     "li": dict(objective="ce", optimizer="adamw", lr=5e-3, betas=[0.9, 0.98], lr_schedule="warmup",
                warmup_steps=10, batch_size=1024, regularizer="l2nu", lam=0.005, normalize=False,
                train_fraction=0.5, steps=20000, early_stop=False),
+    "tf": dict(model="transformer", objective="ce", optimizer="adamw", lr=1e-3, betas=[0.9, 0.98],
+               lr_schedule="warmup", warmup_steps=10, weight_decay=1.0, regularizer="none", lam=0.0,
+               train_fraction=0.3, batch_size=None, steps=20000, early_stop=False, normalize=False),
 }
+
+TRANSFORMER_KEYS = ("n_layers", "n_heads", "d_model", "d_head", "d_mlp", "layer_norm")
+
+_LI_TF = dict(recipe="tf", model="transformer", n_layers=1, n_heads=160, d_model=128, d_head=128, d_mlp=512,
+              batch_size=1024, lr=1e-3, weight_decay=1e-3, train_fraction=0.5, steps=20000)
+_LI_GROK = {**_LI_TF, "n_layers": 2, "n_evals": 100}
+_CPU = dict(n_heads=8, d_head=32)
 
 PRESETS: dict[str, dict] = {
     "mo-modadd-quadratic": dict(recipe="mo", p=71, k=2, width=500),
@@ -100,9 +128,33 @@ PRESETS: dict[str, dict] = {
     "li-nn-k3": dict(recipe="li", p=97, k=3, width=1536),
     "li-nn-k4": dict(recipe="li", p=47, k=4, width=2944),
     "li-nn-k5": dict(recipe="li", p=23, k=5, width=5632),
+    "nanda-grok": dict(recipe="tf", model="transformer", p=113, k=2, n_layers=1, n_heads=4, d_model=128,
+                       d_head=32, d_mlp=512, train_fraction=0.3, weight_decay=1.0, lr=1e-3, batch_size=None,
+                       steps=25000, n_evals=100),
+    "li-tf-k3": dict(_LI_TF, p=61, k=3),
+    "li-tf-k4": dict(_LI_TF, p=31, k=4),
+    "li-tf-k5": dict(_LI_TF, p=17, k=5),
+    "li-grok-k2": dict(_LI_GROK, p=97, k=2),
+    "li-grok-k3": dict(_LI_GROK, p=31, k=3),
+    "li-grok-k4": dict(_LI_GROK, p=11, k=4),
+    "li-grok-k5": dict(_LI_GROK, p=5, k=5),
 }
+# CPU-scale variants (a few minutes each on 2 CPU cores; 8 heads of d_head 32, smaller p where needed).
+# The li-grok ones also use weight decay 1.0 and lr 3e-3 (the [LI] 1e-3 / 1e-3 memorizes within ~200 steps
+# but does not generalize within a CPU budget); with them test accuracy rises within ~1000 steps.
+_GROK_CPU = dict(_CPU, weight_decay=1.0, lr=3e-3)
+PRESETS.update({
+    "nanda-grok-cpu": dict(PRESETS["nanda-grok"], p=59, steps=3000),
+    "li-tf-k3-cpu": dict(_LI_TF, **_CPU, p=23, k=3, steps=600),
+    "li-tf-k4-cpu": dict(_LI_TF, **_CPU, p=11, k=4, steps=600),
+    "li-tf-k5-cpu": dict(_LI_TF, **_CPU, p=7, k=5, steps=600),
+    "li-grok-k2-cpu": dict(_LI_GROK, **_GROK_CPU, p=97, k=2, steps=1000),
+    "li-grok-k3-cpu": dict(_LI_GROK, **_GROK_CPU, p=17, k=3, steps=1000),
+    "li-grok-k4-cpu": dict(_LI_GROK, **_GROK_CPU, p=11, k=4, steps=1000),
+    "li-grok-k5-cpu": dict(_LI_GROK, **_GROK_CPU, p=5, k=5, steps=1000),
+})
 
-CHOICES = dict(task=("modadd", "group", "parity"), model=("polynet",), activation=("poly", "relu"), dtype=("float32", "float64"),
+CHOICES = dict(task=("modadd", "group", "parity"), model=("polynet", "transformer"), activation=("poly", "relu"), dtype=("float32", "float64"),
                device=("auto", "cpu", "cuda"), recipe=tuple(RECIPES), objective=("softmin", "ce"),
                optimizer=("adam", "adamw", "gd"), lr_schedule=("constant", "doubling", "warmup", "linear"),
                regularizer=("none", "l2nu", "l2"))
@@ -133,10 +185,10 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     if config_file is not None:
         values.update(load_config_file(config_file))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    recipe = values.get("recipe", "fast")
+    recipe = values.get("recipe", "tf" if values.get("model") == "transformer" else "fast")
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
-    merged = {**RECIPES[recipe], **(PRESETS.get(preset, {}) if preset else {}), **values}
+    merged = {"recipe": recipe, **RECIPES[recipe], **(PRESETS.get(preset, {}) if preset else {}), **values}
     if merged.get("task", "modadd") != "modadd":
         merged.setdefault("p", None)  # the modadd default p is meaningless for other tasks
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -201,3 +253,24 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"task parity uses the x^k net: activation must be poly, got {cfg.activation!r}")
     if len(cfg.betas) != 2 or not all(0 <= b < 1 for b in cfg.betas):
         raise ConfigError(f"betas must be two numbers in [0, 1), got betas={cfg.betas}")
+    if cfg.model == "transformer":
+        _validate_transformer(cfg)
+
+
+def _validate_transformer(cfg: TrainConfig) -> None:
+    """A transformer trains on tokenized modular addition with cross-entropy (no margin-sphere machinery)."""
+    if cfg.task != "modadd":
+        raise ConfigError(f"model transformer is implemented for task modadd only, got task={cfg.task!r}")
+    if cfg.objective != "ce":
+        raise ConfigError(f"model transformer trains with objective ce (its logits are not homogeneous, so the "
+                          f"normalized-margin objective is undefined), got objective={cfg.objective!r}")
+    if cfg.normalize:
+        raise ConfigError("model transformer needs normalize = false (no ‖θ‖_{2,ν} sphere), got normalize=True")
+    if cfg.regularizer == "l2nu":
+        raise ConfigError("model transformer supports regularizer none or l2 (or AdamW weight_decay), "
+                          "got regularizer='l2nu'")
+    for key in ("n_layers", "n_heads", "d_model", "d_head"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {key}={getattr(cfg, key)}")
+    if cfg.d_mlp < 0:
+        raise ConfigError(f"d_mlp must be >= 0, got d_mlp={cfg.d_mlp}")

@@ -144,6 +144,26 @@ def plot_margin_curve(steps: Sequence[float] | np.ndarray, normalized_margins: S
 
 
 
+def plot_accuracy_curve(steps: Sequence[float] | np.ndarray, train: Sequence[float] | np.ndarray,
+                        test: Sequence[float | None] | np.ndarray, path: str | Path) -> tuple[Path, Path]:
+    """[LI] Fig 4: train (blue) and test (red) accuracy vs training step (log x; step 0 is not drawn)."""
+    s = np.asarray(steps, dtype=np.float64)
+    keep = s > 0
+    fig = _new_figure(5.5, 3.6)
+    ax = fig.add_subplot()
+    ax.plot(s[keep], np.asarray(train, dtype=np.float64)[keep], color="tab:blue", lw=1.5, label="train")
+    te = np.asarray([np.nan if v is None else v for v in test], dtype=np.float64)
+    if np.isfinite(te).any():
+        ax.plot(s[keep], te[keep], color="tab:red", lw=1.5, label="test")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
 def plot_neurons_per_irrep(names: Sequence[str], observed: Sequence[float], expected: Sequence[float],
                            path: str | Path) -> tuple[Path, Path]:
     """[MO] Fig 6b: fraction of neurons whose dominant irrep is R, against the d_R³ proportion of the

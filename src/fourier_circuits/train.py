@@ -10,6 +10,11 @@ Objectives (THEORY.md §3):
            underflows: its gradient is a softmax-weighted average over the worst margins, whatever their size.
            Parameters are projected back to ‖θ‖_{2,ν} = 1 after every step (the loss is scale-invariant).
 Margins, accuracies and the normalized margin are always measured in float64 over the whole training set.
+
+Transformers (model = transformer, task modadd): the task tuples are tokenized once (`tokenize_modadd`), the
+loss is cross-entropy through plain autograd, and each metric row holds float64 train/test loss and accuracy
+only (margin, norm, normalized_margin, margin_ratio are None: the logits are not homogeneous in θ); such runs
+never stop early.
 """
 from __future__ import annotations
 
@@ -26,13 +31,14 @@ import torch
 from tqdm import tqdm
 
 from . import runstore
-from .config import TrainConfig
+from .config import TRANSFORMER_KEYS, TrainConfig
 from .margins import evaluate_margins, l2nu_norm, l2nu_norm_pow
 from .models import PolyNet
 from .parity_model import ParityNet
 from .tasks import task_of, train_test_split
 from .theory import gamma_star_modadd
 from .theory_groups import gamma_star_parity, theory_group
+from .transformer import Transformer, TransformerConfig, tokenize_modadd
 
 
 SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often
@@ -57,9 +63,19 @@ def log_spaced_steps(total: int, count: int) -> list[int]:
     return sorted(s for s in steps if 0 <= s <= total)
 
 
-def build_model(cfg: TrainConfig, device: torch.device) -> PolyNet | ParityNet:
+def transformer_config(cfg: TrainConfig) -> TransformerConfig:
+    """The TransformerConfig of a model = transformer run (init std = init_scale / sqrt(d_model))."""
+    return TransformerConfig.for_modadd(cfg.p, cfg.k, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+                                        d_model=cfg.d_model, d_head=cfg.d_head, d_mlp=cfg.d_mlp,
+                                        layer_norm=cfg.layer_norm, init_std=cfg.init_scale / math.sqrt(cfg.d_model),
+                                        seed=cfg.seed)
+
+
+def build_model(cfg: TrainConfig, device: torch.device) -> PolyNet | ParityNet | Transformer:
     task = task_of(cfg)
     dtype = getattr(torch, cfg.dtype)
+    if cfg.model == "transformer":
+        return Transformer(transformer_config(cfg)).to(device=device, dtype=dtype)
     if cfg.task == "parity":
         return ParityNet(task.n, cfg.width, task.k, cfg.init_scale, cfg.seed, dtype, device)
     return PolyNet(task.vocab_size, task.k, cfg.width, task.n_classes, cfg.activation, cfg.degree,
@@ -68,6 +84,8 @@ def build_model(cfg: TrainConfig, device: torch.device) -> PolyNet | ParityNet:
 
 def gamma_star_for(cfg: TrainConfig, model: PolyNet | ParityNet) -> float | None:
     """γ* when the theory covers this model (THEORY.md §4), else None."""
+    if cfg.model == "transformer":
+        return None
     if cfg.task == "parity":
         return gamma_star_parity(cfg.n, cfg.k)
     if model.activation != "poly" or model.degree != model.n_inputs:
@@ -110,13 +128,16 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.task = task_of(cfg)
         inputs, labels = self.task.inputs(self.device), self.task.labels(self.device)
+        self.is_transformer = cfg.model == "transformer"
+        if self.is_transformer:
+            inputs = tokenize_modadd(inputs, self.task.p)  # once: batches are rows of the token table
         self.train_idx, self.test_idx = train_test_split(self.task.size, cfg.train_fraction, cfg.split_seed)
         self.train = Batch(inputs[self.train_idx.to(self.device)], labels[self.train_idx.to(self.device)],
                            population=len(self.train_idx) == self.task.size)
         self.test = Batch(inputs[self.test_idx.to(self.device)], labels[self.test_idx.to(self.device)])
         self.model = build_model(cfg, self.device)
         self.gamma_star = gamma_star_for(cfg, self.model)
-        self.nu = self.model.nu
+        self.nu = None if self.is_transformer else self.model.nu
         if cfg.normalize:
             self._project()
         # lr for the normalized recipe is relative to the RMS parameter entry on the unit sphere
@@ -171,7 +192,7 @@ class Trainer:
             return cfg.lam * l2nu_norm_pow(self.model).pow(r / self.nu)
         if cfg.regularizer == "l2" and cfg.lam > 0:
             return cfg.lam * sum(q.pow(2).sum() for q in self.model.parameters())
-        return torch.zeros((), device=self.device, dtype=self.model.embed.dtype)
+        return torch.zeros((), device=self.device, dtype=next(self.model.parameters()).dtype)
 
     def _objective(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Loss as a function of the logits f(θ, x) (a leaf) and, through norms, of θ."""
@@ -188,11 +209,11 @@ class Trainer:
     def _forward_backward(self, batch: Batch) -> float:
         """One gradient evaluation: logits without a graph (chunked, fused), the loss and ∂L/∂f on the
         (N, classes) logits with autograd, then ∂L/∂θ by the model's fused chunked backward."""
-        rows = self._rows_per_chunk()
-        if not hasattr(self.model, "backward_from_logits"):        # plain autograd (ParityNet)
+        if not hasattr(self.model, "backward_from_logits"):        # plain autograd (ParityNet, Transformer)
             loss = self._objective(self.model(batch.x), batch.y)
             loss.backward()
             return float(loss.detach())
+        rows = self._rows_per_chunk()
         x = None if batch.population else batch.x                  # None: the structured population pass
         logits = self.model.logits(x, rows).requires_grad_()
         loss = self._objective(logits, batch.y)
@@ -202,6 +223,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------- metrics
     def evaluate(self) -> dict:
+        if self.is_transformer:
+            return self._evaluate_transformer()
         train = evaluate_margins(self.model, self.train.x, self.train.y, self.budget)
         norm = l2nu_norm(self.model)
         row = {"step": self.step, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
@@ -214,6 +237,31 @@ class Trainer:
         row["margin_ratio"] = row["normalized_margin"] / self.gamma_star if self.gamma_star else None
         return row
 
+    @torch.no_grad()
+    def _loss_accuracy(self, batch: Batch) -> tuple[float | None, float | None]:
+        """Float64 mean cross-entropy and accuracy of the transformer over `batch`, in memory-budget chunks."""
+        n = len(batch.y)
+        if n == 0:
+            return None, None
+        c = self.model.cfg
+        P = batch.x.shape[1]
+        per_row = P * (6 * c.d_model + 4 * c.n_heads * c.d_head + 2 * c.d_mlp) + 2 * c.n_heads * P * P + 2 * c.n_classes
+        rows = max(1, self.budget // (8 * per_row))
+        ce_sum, correct = 0.0, 0
+        for start in range(0, n, rows):
+            logits = self.model(batch.x[start:start + rows]).double()
+            y = batch.y[start:start + rows]
+            ce_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+        return ce_sum / n, correct / n
+
+    def _evaluate_transformer(self) -> dict:
+        train_loss, train_acc = self._loss_accuracy(self.train)
+        test_loss, test_acc = self._loss_accuracy(self.test)
+        return {"step": self.step, "train_loss": train_loss, "train_accuracy": train_acc, "margin": None,
+                "norm": None, "normalized_margin": None, "test_loss": test_loss, "test_accuracy": test_acc,
+                "margin_ratio": None}
+
     def converged(self) -> bool:
         """The normalized margin is positive and changed by < converge_tol (relative) over the last 25% of
         steps (checked at log rows once a quarter of the schedule has run)."""
@@ -221,7 +269,7 @@ class Trainer:
             return False
         last = self.history[-1]["normalized_margin"]
         earlier = [r for r in self.history if r["step"] <= 0.75 * self.step]
-        if last <= 0 or not earlier:
+        if last is None or last <= 0 or not earlier or earlier[-1]["normalized_margin"] is None:
             return False
         return abs(last - earlier[-1]["normalized_margin"]) <= self.cfg.converge_tol * last
 
@@ -262,8 +310,13 @@ class Trainer:
         if not last_only and self.step in self.ckpt_steps:
             params = {k: v for k, v in arrays.items() if k.startswith("param.")}
             runstore.save_arrays(self.run_dir / "checkpoints" / f"step_{self.step:08d}.npz", params,
-                                 {"step": self.step, "model": self.model.config()})
+                                 {"step": self.step, "model": self._model_config()})
         runstore.save_arrays(self.run_dir / "last.npz", arrays, meta)
+
+    def _model_config(self) -> dict:
+        if self.is_transformer:
+            return {"kind": "transformer", **dataclasses.asdict(self.model.cfg)}
+        return self.model.config()
 
     def try_resume(self) -> bool:
         if self.run_dir is None or not (self.run_dir / "last.npz").exists():
@@ -340,12 +393,25 @@ class Trainer:
                 "run_dir": str(self.run_dir) if self.run_dir else None}
 
 
+def _identity(cfg: TrainConfig) -> dict:
+    """The config as hashed: a polynet run leaves out the transformer keys (so its hash, and the run
+    directory of an existing polynet command, is the same as before those keys existed)."""
+    d = cfg.to_dict()
+    if cfg.model != "transformer":
+        for key in TRANSFORMER_KEYS:
+            d.pop(key)
+    return d
+
+
 def config_hash(cfg: TrainConfig) -> str:
     """Short hash of the resolved config: the same command maps to the same run directory."""
-    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return hashlib.sha256(json.dumps(_identity(cfg), sort_keys=True).encode()).hexdigest()[:8]
 
 
 def default_run_name(cfg: TrainConfig) -> str:
+    if cfg.model == "transformer":
+        return (f"modadd-p{cfg.p}-k{cfg.k}-tf-L{cfg.n_layers}-H{cfg.n_heads}-d{cfg.d_model}-{cfg.recipe}"
+                f"-s{cfg.seed}-{config_hash(cfg)}")
     model = "relu" if cfg.activation == "relu" else f"d{cfg.degree or (2 if cfg.task == 'group' else cfg.k)}"
     task = {"modadd": f"modadd-p{cfg.p}-k{cfg.k}", "group": f"group-{cfg.group}",
             "parity": f"parity-n{cfg.n}-k{cfg.k}"}[cfg.task]
@@ -358,6 +424,8 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
     config_path = run_dir / "config.json"
     if config_path.exists():
         stored = json.loads(config_path.read_text())
+        defaults = TrainConfig().to_dict()
+        stored.update({k: defaults[k] for k in TRANSFORMER_KEYS if k not in stored})  # runs saved before them
         diff = sorted(k for k in set(stored) | set(cfg.to_dict()) if stored.get(k) != cfg.to_dict().get(k))
         if diff:
             raise ValueError(f"run directory {run_dir} holds a different config (differs in: {', '.join(diff)})")
@@ -398,7 +466,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = 
     return result
 
 
-def load_run(run_dir: str | Path, step: int | None = None) -> tuple[TrainConfig, PolyNet, list[dict]]:
+def load_run(run_dir: str | Path, step: int | None = None) -> tuple[TrainConfig, PolyNet | Transformer, list[dict]]:
     """(config, model at `step` (a saved checkpoint; default the latest state), metrics rows) of a run."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
