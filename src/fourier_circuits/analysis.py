@@ -29,8 +29,8 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     steps = checkpoint_steps(run_dir)
     init_model = load_run(run_dir, 0)[1] if steps and steps[0] == 0 else None
     if cfg.model == "transformer":
-        return _transformer(run_dir, cfg, model, init_model, metrics, plots)
-    if cfg.task == "modadd":
+        summary, figures = _transformer(run_dir, cfg, model, init_model, metrics, plots)
+    elif cfg.task == "modadd":
         summary, figures = _modadd(run_dir, model, init_model, plots)
     elif cfg.task == "group":
         summary, figures = _group(run_dir, cfg.group, model, init_model, plots)
@@ -40,7 +40,7 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     gamma_star = gamma_star_for(cfg, model)
     summary.update(run_dir=str(run_dir), task=cfg.task, normalized_margin=last.get("normalized_margin"),
                    margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"))
-    rows = [r for r in metrics if r["step"] > 0]
+    rows = [r for r in metrics if r["step"] > 0 and r["normalized_margin"] is not None]
     if plots and rows:
         from .plots import plot_margin_curve
         figures += plot_margin_curve([r["step"] for r in rows], [r["normalized_margin"] for r in rows],
@@ -113,13 +113,13 @@ def first_step_at(metrics: list[dict], key: str, threshold: float = ACC_THRESHOL
     return next((r["step"] for r in metrics if r.get(key) is not None and r[key] >= threshold), None)
 
 
-def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plots: bool) -> dict:
+def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plots: bool) -> tuple[dict, list]:
     import numpy as np
     from .attention import all_heads_qk, heads_sparsity, plot_head
     from .progress import embedding_key_frequencies
-    final = heads_sparsity(all_heads_qk(model, 0))
+    matrices = all_heads_qk(model, 0)
+    final = heads_sparsity(matrices)
     init = heads_sparsity(all_heads_qk(init_model, 0)) if init_model is not None else None
-    key = embedding_key_frequencies(model, cfg.p)
     last = metrics[-1] if metrics else {}
     summary = {
         "model": "transformer", "p": cfg.p, "k": cfg.k, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
@@ -130,23 +130,19 @@ def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plo
         "head_power_median_init": float(np.median(init["max_power"])) if init is not None else None,
         "n_pairs_90_median": float(np.median(final["n_pairs_90"])),
         "n_pairs_90_median_init": float(np.median(init["n_pairs_90"])) if init is not None else None,
-        "key_frequencies": key.freqs,
+        "key_frequencies": embedding_key_frequencies(model, cfg.p).freqs,
         "train_acc_step": first_step_at(metrics, "train_accuracy"),
         "test_acc_step": first_step_at(metrics, "test_accuracy"),
         "train_accuracy": last.get("train_accuracy"), "test_accuracy": last.get("test_accuracy"),
-        "run_dir": str(run_dir), "task": cfg.task, "normalized_margin": None, "margin_ratio": None,
-        "gamma_star": None, "steps": last.get("step"),
     }
-    if plots:
-        from .plots import plot_accuracy_curve
-        fig_dir, figures = run_dir / "figures", []
-        matrices = all_heads_qk(model, 0)
-        for h in np.argsort(-final["max_power"], kind="stable")[:2]:
-            figures += plot_head(matrices[int(h)], fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
-        rows = [r for r in metrics if r.get("train_accuracy") is not None]
-        if rows:
-            figures += plot_accuracy_curve([r["step"] for r in rows], [r["train_accuracy"] for r in rows],
-                                           [r["test_accuracy"] for r in rows], fig_dir / "accuracy")
-        summary["figures"] = [str(p) for p in figures]
-    runstore.atomic_write_json(run_dir / "analysis.json", summary)
-    return summary
+    if not plots:
+        return summary, []
+    from .plots import plot_accuracy_curve
+    fig_dir, figures = run_dir / "figures", []
+    for h in np.argsort(-final["max_power"], kind="stable")[:2]:
+        figures += plot_head(matrices[int(h)], fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
+    rows = [r for r in metrics if r.get("train_accuracy") is not None]
+    if rows:
+        figures += plot_accuracy_curve([r["step"] for r in rows], [r["train_accuracy"] for r in rows],
+                                       [r["test_accuracy"] for r in rows], fig_dir / "accuracy")
+    return summary, figures

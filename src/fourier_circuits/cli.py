@@ -126,7 +126,7 @@ def groups(spec: str, as_json: bool) -> None:
     g = parse_group(spec)
     table = character_table(g)
     reps = irreps(g)
-    classes = [{"representative": _element_name(g, c[0]), "size": len(c)} for c in g.conjugacy_classes]
+    classes = [{"representative": str(g.labels[c[0]]), "size": len(c)} for c in g.conjugacy_classes]
     data = {"group": spec, "order": g.order, "classes": classes,
             "irreps": [{"name": r.name, "dim": r.dim, "kind": r.kind} for r in reps],
             "character_table": {"irreps": list(table.names), "values": _complex_rows(table.values)}}
@@ -137,10 +137,6 @@ def groups(spec: str, as_json: bool) -> None:
     for name, row in zip(table.names, data["character_table"]["values"]):
         lines.append(f"  {name:>10} " + " ".join(f"{v:>8}" for v in row))
     emit(data, as_json, "\n".join(lines))
-
-
-def _element_name(g, index: int) -> str:
-    return str(g.labels[index])
 
 
 def _complex_rows(values) -> list[list]:

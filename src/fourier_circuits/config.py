@@ -107,8 +107,6 @@ RECIPES: dict[str, dict] = {
                train_fraction=0.3, batch_size=None, steps=20000, early_stop=False, normalize=False),
 }
 
-TRANSFORMER_KEYS = ("n_layers", "n_heads", "d_model", "d_head", "d_mlp", "layer_norm")
-
 _LI_TF = dict(recipe="tf", model="transformer", n_layers=1, n_heads=160, d_model=128, d_head=128, d_mlp=512,
               batch_size=1024, lr=1e-3, weight_decay=1e-3, train_fraction=0.5, steps=20000)
 _LI_GROK = {**_LI_TF, "n_layers": 2, "n_evals": 100}

@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from . import runstore
-from .config import TRANSFORMER_KEYS, TrainConfig
+from .config import TrainConfig
 from .margins import evaluate_margins, l2nu_norm, l2nu_norm_pow
 from .models import PolyNet
 from .parity_model import ParityNet
@@ -393,19 +393,9 @@ class Trainer:
                 "run_dir": str(self.run_dir) if self.run_dir else None}
 
 
-def _identity(cfg: TrainConfig) -> dict:
-    """The config as hashed: a polynet run leaves out the transformer keys (so its hash, and the run
-    directory of an existing polynet command, is the same as before those keys existed)."""
-    d = cfg.to_dict()
-    if cfg.model != "transformer":
-        for key in TRANSFORMER_KEYS:
-            d.pop(key)
-    return d
-
-
 def config_hash(cfg: TrainConfig) -> str:
     """Short hash of the resolved config: the same command maps to the same run directory."""
-    return hashlib.sha256(json.dumps(_identity(cfg), sort_keys=True).encode()).hexdigest()[:8]
+    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
 
 
 def default_run_name(cfg: TrainConfig) -> str:
@@ -423,10 +413,9 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if config_path.exists():
-        stored = json.loads(config_path.read_text())
-        defaults = TrainConfig().to_dict()
-        stored.update({k: defaults[k] for k in TRANSFORMER_KEYS if k not in stored})  # runs saved before them
-        diff = sorted(k for k in set(stored) | set(cfg.to_dict()) if stored.get(k) != cfg.to_dict().get(k))
+        stored = TrainConfig(**json.loads(config_path.read_text())).to_dict()  # keys added later: defaults
+        wanted = cfg.to_dict()
+        diff = sorted(k for k in wanted if stored[k] != wanted[k])
         if diff:
             raise ValueError(f"run directory {run_dir} holds a different config (differs in: {', '.join(diff)})")
         return run_dir
