@@ -304,5 +304,49 @@ def presets(as_json: bool) -> None:
          "\n".join(f"{name}: {spec}" for name, spec in PRESETS.items()))
 
 
+@main.command()
+@click.argument("spec_path", metavar="SPEC.toml", type=click.Path(dir_okay=False))
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="parallel runs (local: processes; ray: CPUs of a local instance)")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray instance)")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default=None,
+              help=f"run store root (default ${runstore.RUNS_ENV} or ./runs)")
+@click.option("--plot/--no-plot", default=True, help="write RUNS/sweeps/<name>/sweep.png|svg")
+@click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_json) -> None:
+    """Train a grid of configs x seeds (only the runs not finished yet) and aggregate over seeds.
+
+    SPEC.toml: optional name and seeds = [..], [base] config keys (or preset), [grid] key = [values],
+    optional [plot] x, y (default margin_ratio), group_by. Writes RUNS/sweeps/<name>/sweep.json and plots.
+    """
+    from .sweep import aggregate, expand_grid, format_table, import_ray, load_sweep_spec, plot_sweep, run_configs
+    spec = load_sweep_spec(spec_path)
+    configs = expand_grid(spec["base"], spec["grid"], spec["seeds"])  # every config checked before any run
+    if workers < 1:
+        fail(f"--workers must be >= 1, got {workers}")
+    if address is not None and backend != "ray":
+        fail(f"--address {address} needs --backend ray")
+    if backend == "ray":
+        import_ray()
+    root = runstore.runs_root(runs_dir)
+    results = run_configs(configs, root, workers=workers, backend=backend, address=address, progress=progress)
+    x, y, group_by = spec["plot"]["x"], spec["plot"]["y"], spec["plot"]["group_by"]
+    rows = aggregate(results, x, y, group_by)
+    out_dir = root / "sweeps" / spec["name"]
+    figures = [str(f) for f in plot_sweep(results, x, y, out_dir / "sweep", group_by)] if plot and rows else []
+    failed = [{"run_dir": r["run_dir"], "error": r["error"]} for r in results if r.get("status") == "failed"]
+    summary = {"name": spec["name"], "spec": str(Path(spec_path).resolve()), "x": x, "y": y, "group_by": group_by,
+               "n_runs": len(results), "rows": rows, "failed": failed, "figures": figures,
+               "runs": [r["run_dir"] for r in results]}
+    runstore.atomic_write_json(out_dir / "sweep.json", _jsonable(summary))
+    lines = [format_table(rows, x, y, group_by), f"sweep: {out_dir.resolve()}"]
+    emit(summary, as_json, "\n".join(lines))
+    if failed:
+        fail(f"{len(failed)} of {len(results)} runs failed (see {out_dir / 'sweep.json'})", code=1)
+
+
 if __name__ == "__main__":
     main()
