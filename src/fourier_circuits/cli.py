@@ -348,5 +348,41 @@ def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_jso
         fail(f"{len(failed)} of {len(results)} runs failed (see {out_dir / 'sweep.json'})", code=1)
 
 
+@main.command()
+@click.argument("recipe_names", metavar="[RECIPE...]", nargs=-1)
+@click.option("--scale", type=click.Choice(["ci", "cpu", "paper"]), default="ci", show_default=True,
+              help="ci: minutes on 2 CPU cores; cpu: about an hour; paper: the published settings (GPU)")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="report", show_default=True,
+              help="report directory (index.html, summary.json, figures/)")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default=None,
+              help="run store root (default $FOURIER_CIRCUITS_RUNS or ./runs); finished runs are reused")
+@click.option("--workers", type=int, default=1, show_default=True, help="parallel training processes")
+@click.option("--list", "list_only", is_flag=True, help="list the recipes and exit")
+@click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def reproduce(recipe_names, scale, out, runs_dir, workers, list_only, progress, as_json) -> None:
+    """Reproduce the figures of [MO] and [LI] (default: every recipe, scale ci) and write an HTML report
+    with a table of paper claim vs check vs measured, plus summary.json. Exit 0 even when a claim fails."""
+    from .recipes import FIGURE_RECIPES
+    from .reproduce import check_recipe_names, reproduce as run_reproduce
+    if list_only:
+        emit({n: r.title for n, r in FIGURE_RECIPES.items()}, as_json,
+             "\n".join(f"{n:18} {r.title}" for n, r in FIGURE_RECIPES.items()))
+        return
+    check_recipe_names(list(recipe_names))
+    if workers < 1:
+        fail(f"--workers must be >= 1, got {workers}")
+    summary = run_reproduce(list(recipe_names), scale, out, runs_dir, workers, progress and not as_json,
+                            command="fourier-circuits reproduce " + " ".join(sys.argv[2:]))
+    fails = [c for c in summary["claims"] if not c["holds"]]
+    lines = [f"{summary['n_hold']} of {summary['n_claims']} claims hold ({summary['seconds']:.0f} s)"]
+    lines += [f"  FAILS  {c['recipe']}: {c['claim']}: expected {c['expected']}, measured {c['measured']}"
+              for c in fails]
+    lines += [f"  ERROR  {r['name']}: {r['error'].splitlines()[0]}" for r in summary["recipes"] if r["error"]]
+    lines.append(f"report: {(Path(out) / 'index.html').resolve()}")
+    emit(summary, as_json, "\n".join(lines))
+
+
 if __name__ == "__main__":
     main()

@@ -197,3 +197,62 @@ def plot_parity_neurons(u: np.ndarray | torch.Tensor, w: np.ndarray | torch.Tens
         ax_w.set_xticks([0, 1], ["w[+1]", "w[−1]"])
     fig.suptitle("Largest neurons: support S in red")
     return _save(fig, path)
+
+
+def plot_grokking(curves: dict[int, list[tuple[Path, int]]], path: str | Path) -> tuple[Path, Path]:
+    """[LI] Fig 4: per k, train (blue) and test (red) accuracy vs step, mean over seeds with the min–max band.
+    `curves[k]` lists (run_dir, p) per seed; the metrics are read from each run's metrics.jsonl."""
+    from .runstore import read_metrics
+    ks = sorted(curves)
+    fig = _new_figure(3.2 * len(ks), 3.0)
+    axes = fig.subplots(1, len(ks), squeeze=False)[0]
+    for ax, k in zip(axes, ks):
+        rows = [[r for r in read_metrics(d) if r["step"] > 0 and r.get("train_accuracy") is not None]
+                for d, _ in curves[k]]
+        n = min(len(r) for r in rows)
+        steps = np.asarray([r["step"] for r in rows[0][:n]], dtype=np.float64)
+        for key, color, label in (("train_accuracy", "tab:blue", "train"), ("test_accuracy", "tab:red", "test")):
+            acc = np.asarray([[np.nan if r[key] is None else r[key] for r in run[:n]] for run in rows])
+            ax.fill_between(steps, acc.min(0), acc.max(0), color=color, alpha=0.2, lw=0)
+            ax.plot(steps, acc.mean(0), color=color, lw=1.5, label=label)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"k = {k}, p = {curves[k][0][1]} ({len(rows)} seeds)")
+        ax.set_xlabel("training step")
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_minimal_width(table: Sequence[dict], path: str | Path) -> tuple[Path, Path]:
+    """Best-of-seeds normalized margin / γ* against width / bound for every width tried by the bisection;
+    the dashed line is the 0.999 target, the dotted line the bound 2^{2k−2}(p−1)."""
+    fig = _new_figure(5.8, 3.8)
+    ax = fig.add_subplot()
+    for i, row in enumerate(table):
+        m = np.asarray(sorted(row["tried"]), dtype=np.float64)
+        ratio = np.asarray([row["tried"][int(x)] for x in m])
+        ax.plot(m / row["bound"], ratio, "o-", ms=4, color=COLORS[i % len(COLORS)],
+                label=f"p={row['p']}, k={row['k']}: m_min={row['m_min']} / {row['bound']}")
+    ax.axhline(0.999, color="k", ls="--", lw=1)
+    ax.axvline(1.0, color="gray", ls=":", lw=1)
+    ax.set_xlabel("width m / bound 2^(2k−2)(p−1)")
+    ax.set_ylabel("best-of-seeds margin / γ*")
+    ax.set_title("Minimal width")
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def plot_margin_vs_lambda(lams: Sequence[float], ratios: Sequence[float], path: str | Path) -> tuple[Path, Path]:
+    """[MO] Theorem 1: normalized margin / γ* of the regularized minimizer against λ (log x)."""
+    fig = _new_figure(5.0, 3.4)
+    ax = fig.add_subplot()
+    ax.plot(lams, ratios, "o-", color="tab:blue")
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="γ*")
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("λ")
+    ax.set_ylabel("normalized margin / γ*")
+    ax.set_title("Margin of CE + λ‖θ‖^ν minimizers")
+    ax.legend(loc="lower right")
+    return _save(fig, path)

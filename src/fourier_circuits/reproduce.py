@@ -1,0 +1,133 @@
+"""`fourier-circuits reproduce`: run the figure recipes at one scale and write the report.
+
+Runs go through the run store (`sweep.run_configs`): a run already finished is read back, not retrained,
+so a second invocation only re-analyzes what changed and re-renders. Each run's analysis (analysis.json and
+its figures) is reused while it is newer than the run's result. A recipe that crashes is reported (in red)
+and the others go on; failing claims never change the exit status.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .analysis import analyze_run
+from .config import ConfigError, resolve_config
+from .recipes import FIGURE_RECIPES, SCALES, Recipe
+from .report import RecipeReport, write_report
+from .runstore import runs_root as default_runs_root
+from .sweep import run_configs
+
+SHOWN_KEYS = ("recipe", "objective", "optimizer", "lr", "regularizer", "lam", "steps", "train_fraction")
+
+
+@dataclass
+class Outcome:
+    config: dict
+    result: dict
+    analysis: dict
+    run_dir: Path
+
+
+def cached_analysis(run_dir: Path) -> dict:
+    """analysis.json of the run when it is newer than result.json and its figures exist; else analyze."""
+    path, result = run_dir / "analysis.json", run_dir / "result.json"
+    if path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime:
+        summary = json.loads(path.read_text())
+        if summary.get("figures") and all(Path(f).exists() for f in summary["figures"]):
+            return summary
+    return analyze_run(run_dir, plots=True)
+
+
+class RecipeContext:
+    """What a recipe sees: the scale, a figure directory, and `runs(group, overrides)`."""
+
+    def __init__(self, scale: str, runs_root: Path, fig_dir: Path, workers: int, progress: bool) -> None:
+        self.scale, self.runs_root, self.fig_dir = scale, runs_root, fig_dir
+        self.workers, self.progress = workers, progress
+        self.settings: dict[str, str] = {}
+        self.run_dirs: list[str] = []
+
+    def runs(self, group: str, overrides: list[dict]) -> list[Outcome]:
+        configs = [resolve_config(**o) for o in overrides]
+        results = run_configs(configs, self.runs_root, workers=self.workers, progress=False)
+        outcomes = []
+        for cfg, res in zip(configs, results):
+            if res.get("status") == "failed":
+                raise RuntimeError(f"run {res.get('run_dir')} failed: {res.get('error')}")
+            run_dir = Path(res["run_dir"])
+            outcomes.append(Outcome(cfg.to_dict(), res, cached_analysis(run_dir), run_dir))
+            self.run_dirs.append(str(run_dir))
+        self._describe(group, overrides, configs)
+        return outcomes
+
+    def _describe(self, group: str, overrides: list[dict], configs) -> None:
+        """One settings line per group: the overrides, the resolved optimization keys, the seeds."""
+        first = {k: v for k, v in overrides[0].items() if k != "seed"}
+        resolved = configs[0].to_dict()
+        seeds = sorted({c.seed for c in configs})
+        text = ", ".join(f"{k}={v}" for k, v in first.items())
+        text += " | " + ", ".join(f"{k}={resolved[k]}" for k in SHOWN_KEYS) + f", seeds={seeds}"
+        if len(overrides) > len(seeds):  # a grid (e.g. widths, λ): say how many runs
+            text += f", {len(overrides)} runs"
+        key = group if group not in self.settings else f"{group} ({len(self.settings)})"
+        self.settings[key] = text
+
+
+def check_recipe_names(names: list[str]) -> list[Recipe]:
+    unknown = [n for n in names if n not in FIGURE_RECIPES]
+    if unknown:
+        raise ConfigError(f"unknown recipe {', '.join(map(repr, unknown))}; known: {', '.join(FIGURE_RECIPES)}")
+    return [FIGURE_RECIPES[n] for n in (names or list(FIGURE_RECIPES))]
+
+
+def run_recipe(recipe: Recipe, scale: str, runs_root: Path, workers: int, progress: bool) -> RecipeReport:
+    fig_dir = runs_root / "reproduce" / scale / recipe.name
+    ctx = RecipeContext(scale, runs_root, fig_dir, workers, progress)
+    start = time.perf_counter()
+    claims, figures, error = [], [], None
+    try:
+        claims, figures = recipe.check(ctx)
+    except Exception as exc:  # reported in red; the other recipes go on
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    return RecipeReport(name=recipe.name, title=recipe.title, paper=recipe.paper, scale=scale,
+                        description=recipe.description, settings=ctx.settings, claims=claims,
+                        figures=[Path(f) for f in figures], runs=ctx.run_dirs,
+                        seconds=time.perf_counter() - start, error=error, new=recipe.new)
+
+
+def machine_description() -> str:
+    import torch
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {device}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", runs_root: str | Path | None = None,
+              workers: int = 1, progress: bool = True, command: str = "") -> dict:
+    """Run the recipes `names` (all when empty) at `scale`, write out/index.html and out/summary.json, and
+    return the summary (as written to summary.json)."""
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if workers < 1:
+        raise ConfigError(f"--workers must be ≥ 1, got {workers}")
+    recipes = check_recipe_names(list(names))
+    root = default_runs_root(runs_root).resolve()
+    start = time.perf_counter()
+    reports = []
+    from tqdm import tqdm
+    bar = tqdm(recipes, desc=f"reproduce ({scale})", unit="recipe", disable=not progress)
+    for recipe in bar:
+        bar.set_postfix_str(recipe.name)
+        reports.append(run_recipe(recipe, scale, root, workers, progress))
+    meta = dict(title=f"fourier-circuits: reproduction at scale {scale}", scale=scale,
+                date=time.strftime("%Y-%m-%d %H:%M:%S"), version=__version__, machine=machine_description(),
+                command=command, runs_root=str(root), total_seconds=time.perf_counter() - start)
+    _, summary_path = write_report(out, reports, meta)
+    return json.loads(summary_path.read_text())
+

@@ -1,0 +1,111 @@
+"""Figure recipes: claim semantics, the minimal-width bisection, and every recipe at every scale asking
+for valid configurations (checked against a fake context: nothing is trained here)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fourier_circuits.config import resolve_config
+from fourier_circuits.recipes import FIGURE_RECIPES, SCALES, at_least, at_most, minimal_width_search
+from fourier_circuits.report import Claim
+
+
+def test_at_least_and_at_most():
+    assert at_least("c", 0.995, 0.99).holds
+    assert not at_least("c", 0.985, 0.99).holds
+    assert not at_least("c", None, 0.99).holds
+    assert at_least("c", None, 0.99).measured == "n/a"
+    assert at_most("c", 0.5, 0.8).holds and not at_most("c", 0.9, 0.8).holds
+    assert at_least("c", 0.5, 0.25, " γ*", ".3f").expected == "≥ 0.250 γ*"
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 7, 13, 16])
+def test_minimal_width_search_finds_the_threshold(threshold):
+    calls = []
+
+    def ratio_at(m):
+        calls.append(m)
+        return 1.0 if m >= threshold else 0.5
+
+    m_min, tried = minimal_width_search(ratio_at, 16)
+    assert m_min == threshold
+    assert set(tried) == set(calls) and len(calls) <= 1 + 4 + 1  # bound + log2(16) bisection steps
+    assert tried[m_min] >= 0.999
+    if threshold > 1:
+        assert tried.get(threshold - 1, 0.5) < 0.999
+
+
+def test_minimal_width_search_when_the_bound_misses():
+    m_min, tried = minimal_width_search(lambda m: 0.9, 16)
+    assert m_min is None and tried == {16: 0.9}
+
+
+@dataclass
+class FakeOutcome:
+    config: dict
+    result: dict
+    analysis: dict
+    run_dir: Path
+
+
+FAKE_ANALYSIS = dict(frac_neurons_power_ge_095=1.0, max_power_median=1.0, max_power_median_init=0.2,
+                     irrep_power_median_init=0.3, frequency_coverage=1.0, support_fraction_median=1.0,
+                     observed_fraction_per_irrep={"a": 0.5, "b": 0.5}, expected_fraction_per_irrep={"a": 0.5, "b": 0.5},
+                     nontrivial_irrep_coverage=1.0, head_power_median=0.6, head_power_median_init=0.1,
+                     test_accuracy=1.0, train_acc_step=100, test_acc_step=400, figures=[])
+
+
+class FakeContext:
+    """Resolves every requested config (so a bad preset or key fails the test) and answers with a run that
+    satisfies every claim."""
+
+    def __init__(self, scale: str, tmp: Path) -> None:
+        self.scale, self.fig_dir, self.tmp = scale, tmp / "figs", tmp
+        self.configs = []
+
+    def runs(self, group, overrides):
+        out = []
+        for i, o in enumerate(overrides):
+            cfg = resolve_config(**o)
+            self.configs.append(cfg)
+            run_dir = self.tmp / f"run{len(self.configs)}"
+            run_dir.mkdir()
+            rows = [dict(step=s, train_accuracy=min(1.0, s / 100), test_accuracy=min(1.0, s / 400)) for s in (1, 10, 100, 400)]
+            (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            out.append(FakeOutcome(cfg.to_dict(), dict(margin_ratio=1.0, gamma_star=1e-3), dict(FAKE_ANALYSIS), run_dir))
+        return out
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("name", list(FIGURE_RECIPES))
+def test_every_recipe_asks_for_valid_configs_and_makes_claims(name, scale, tmp_path):
+    ctx = FakeContext(scale, tmp_path)
+    claims, figures = FIGURE_RECIPES[name].check(ctx)
+    assert ctx.configs, "a recipe must train something"
+    assert claims and all(isinstance(c, Claim) for c in claims)
+    assert all(c.holds for c in claims), [c for c in claims if not c.holds]
+    for f in figures:
+        assert Path(f).suffix == ".png"
+
+
+def test_registry():
+    papers = {r.paper for r in FIGURE_RECIPES.values()}
+    assert papers == {"MO", "LI", "new"}
+    names = set(FIGURE_RECIPES)
+    assert {f"mo-fig{i}" for i in (1, 4, 5, 6, 7, 8, 9)} <= names
+    assert {f"li-fig{i}" for i in range(1, 11)} <= names
+    assert all(r.new == (r.paper == "new") for r in FIGURE_RECIPES.values())
+
+
+def test_a_failing_measurement_fails_its_claim(tmp_path):
+    ctx = FakeContext("ci", tmp_path)
+    original = FAKE_ANALYSIS["frac_neurons_power_ge_095"]
+    FAKE_ANALYSIS["frac_neurons_power_ge_095"] = 0.5
+    try:
+        claims, _ = FIGURE_RECIPES["li-fig5"].check(ctx)
+    finally:
+        FAKE_ANALYSIS["frac_neurons_power_ge_095"] = original
+    assert not any(c.holds for c in claims)
