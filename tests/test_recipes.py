@@ -66,7 +66,7 @@ class FakeContext:
         self.scale, self.fig_dir, self.tmp = scale, tmp / "figs", tmp
         self.configs = []
 
-    def runs(self, group, overrides):
+    def runs(self, group, overrides, analyze=True):
         out = []
         for i, o in enumerate(overrides):
             cfg = resolve_config(**o)
@@ -75,7 +75,7 @@ class FakeContext:
             run_dir.mkdir()
             rows = [dict(step=s, train_accuracy=min(1.0, s / 100), test_accuracy=min(1.0, s / 400)) for s in (1, 10, 100, 400)]
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-            out.append(FakeOutcome(cfg.to_dict(), dict(margin_ratio=1.0, gamma_star=1e-3), dict(FAKE_ANALYSIS), run_dir))
+            out.append(FakeOutcome(cfg.to_dict(), dict(margin_ratio=1.0 - cfg.lam, gamma_star=1e-3), dict(FAKE_ANALYSIS), run_dir))
         return out
 
 
@@ -84,7 +84,7 @@ class FakeContext:
 def test_every_recipe_asks_for_valid_configs_and_makes_claims(name, scale, tmp_path):
     ctx = FakeContext(scale, tmp_path)
     claims, figures = FIGURE_RECIPES[name].check(ctx)
-    assert ctx.configs, "a recipe must train something"
+    assert ctx.configs or (name, scale) == ("mo-fig6", "ci"), "a recipe must train something"  # ci S5: construction
     assert claims and all(isinstance(c, Claim) for c in claims)
     assert all(c.holds for c in claims), [c for c in claims if not c.holds]
     for f in figures:

@@ -137,17 +137,19 @@ PRESETS: dict[str, dict] = {
     "li-grok-k4": dict(_LI_GROK, p=11, k=4),
     "li-grok-k5": dict(_LI_GROK, p=5, k=5),
 }
-# CPU-scale variants (a few minutes each on 2 CPU cores; 8 heads of d_head 32, smaller p where needed).
 # The li-grok ones also use weight decay 1.0 and lr 3e-3 (the [LI] 1e-3 / 1e-3 memorizes within ~200 steps
 # but does not generalize within a CPU budget); with them test accuracy rises within ~1000 steps. All -cpu
 # transformer presets decay the learning rate linearly to 0 after the warm-up: at a constant 3e-3, Adam's
 # late loss spikes (k = 3: train accuracy 1.0 → 0.09 at step 373) undo what was learned.
 _GROK_CPU = dict(_CPU, weight_decay=1.0, lr=3e-3, lr_schedule="linear")
+# CPU-scale variants (a few minutes each on 2 CPU cores; 8 heads of d_head 32, smaller p where needed). The
+# li-tf ones use the same optimizer as li-grok: with [LI]'s weight decay 1e-3, k = 3 memorizes (train loss
+# 1e-6) and test accuracy stalls at 0.98.
 PRESETS.update({
     "nanda-grok-cpu": dict(PRESETS["nanda-grok"], p=59, steps=3000),
-    "li-tf-k3-cpu": dict(_LI_TF, **_CPU, p=23, k=3, steps=1500, lr=3e-3, lr_schedule="linear"),
-    "li-tf-k4-cpu": dict(_LI_TF, **_CPU, p=11, k=4, steps=1500, lr=3e-3, lr_schedule="linear"),
-    "li-tf-k5-cpu": dict(_LI_TF, **_CPU, p=7, k=5, steps=1500, lr=3e-3, lr_schedule="linear"),
+    "li-tf-k3-cpu": dict(_LI_TF, **_GROK_CPU, p=23, k=3, steps=1000),
+    "li-tf-k4-cpu": dict(_LI_TF, **_GROK_CPU, p=11, k=4, steps=1000),
+    "li-tf-k5-cpu": dict(_LI_TF, **_GROK_CPU, p=7, k=5, steps=1000),
     "li-grok-k2-cpu": dict(_LI_GROK, **_GROK_CPU, p=97, k=2, steps=1000),
     "li-grok-k3-cpu": dict(_LI_GROK, **_GROK_CPU, p=17, k=3, steps=1000),
     "li-grok-k4-cpu": dict(_LI_GROK, **_GROK_CPU, p=11, k=4, steps=1000),

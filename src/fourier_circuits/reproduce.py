@@ -51,9 +51,12 @@ class RecipeContext:
         self.scale, self.runs_root, self.fig_dir = scale, runs_root, fig_dir
         self.workers, self.progress = workers, progress
         self.settings: dict[str, str] = {}
+        self.first: dict[str, str] = {}
+        self.counts: dict[str, int] = {}
         self.run_dirs: list[str] = []
 
-    def runs(self, group: str, overrides: list[dict]) -> list[Outcome]:
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[Outcome]:
+        """Train (or read back) one run per override dict; analyze each (with figures) unless told not to."""
         configs = [resolve_config(**o) for o in overrides]
         results = run_configs(configs, self.runs_root, workers=self.workers, progress=False)
         outcomes = []
@@ -61,22 +64,23 @@ class RecipeContext:
             if res.get("status") == "failed":
                 raise RuntimeError(f"run {res.get('run_dir')} failed: {res.get('error')}")
             run_dir = Path(res["run_dir"])
-            outcomes.append(Outcome(cfg.to_dict(), res, cached_analysis(run_dir), run_dir))
+            outcomes.append(Outcome(cfg.to_dict(), res, cached_analysis(run_dir) if analyze else {}, run_dir))
             self.run_dirs.append(str(run_dir))
         self._describe(group, overrides, configs)
         return outcomes
 
     def _describe(self, group: str, overrides: list[dict], configs) -> None:
-        """One settings line per group: the overrides, the resolved optimization keys, the seeds."""
-        first = {k: v for k, v in overrides[0].items() if k != "seed"}
-        resolved = configs[0].to_dict()
-        seeds = sorted({c.seed for c in configs})
-        text = ", ".join(f"{k}={v}" for k, v in first.items())
-        text += " | " + ", ".join(f"{k}={resolved[k]}" for k in SHOWN_KEYS) + f", seeds={seeds}"
-        if len(overrides) > len(seeds):  # a grid (e.g. widths, λ): say how many runs
-            text += f", {len(overrides)} runs"
-        key = group if group not in self.settings else f"{group} ({len(self.settings)})"
-        self.settings[key] = text
+        """One settings line per group: the first overrides, the resolved optimization keys, the seeds, and
+        the number of runs when the group is a grid (widths of a bisection, a λ grid, ...)."""
+        self.counts[group] = self.counts.get(group, 0) + len(overrides)
+        if group not in self.first:
+            first = {k: v for k, v in overrides[0].items() if k != "seed"}
+            resolved = configs[0].to_dict()
+            self.first[group] = (", ".join(f"{k}={v}" for k, v in first.items()) + " | "
+                                 + ", ".join(f"{k}={resolved[k]}" for k in SHOWN_KEYS)
+                                 + f", seeds={sorted({c.seed for c in configs})}")
+        n = self.counts[group]
+        self.settings[group] = self.first[group] + (f", {n} runs" if n > 1 else "")
 
 
 def check_recipe_names(names: list[str]) -> list[Recipe]:
