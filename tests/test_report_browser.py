@@ -158,3 +158,21 @@ def test_check_fails_when_a_claim_row_is_missing(tmp_path: Path) -> None:
     summary["claims"].append(dict(summary["claims"][0], claim="a claim the page does not show"))
     with pytest.raises(AssertionError, match="claim rows differ"):
         check_report_dom(dom, summary)
+
+
+def test_ci_report_renders_in_chromium(tmp_path: Path) -> None:
+    """End to end: `fourier-circuits reproduce` (every recipe, scale ci) on a fresh run store, then the report
+    in headless Chromium: every image loads and every claim of summary.json has its row."""
+    from click.testing import CliRunner
+    from fourier_circuits.cli import main
+    from fourier_circuits.recipes import FIGURE_RECIPES
+    find_chromium() or pytest.skip("no chromium binary (apt-get install -y chromium)")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["reproduce", "--scale", "ci", "--runs", str(tmp_path / "runs"),
+                                       "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["name"] for r in summary["recipes"]] == list(FIGURE_RECIPES)
+    assert not [r["name"] for r in summary["recipes"] if r["error"]]
+    assert all(r["figures"] for r in summary["recipes"]), "every recipe shows at least one figure"
+    check_report_dom(render_dom(out / "index.html"), summary)
