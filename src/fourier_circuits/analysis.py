@@ -135,6 +135,7 @@ def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plo
         "test_acc_step": first_step_at(metrics, "test_accuracy"),
         "train_accuracy": last.get("train_accuracy"), "test_accuracy": last.get("test_accuracy"),
     }
+    summary["progress"] = progress_over_checkpoints(run_dir, summary["key_frequencies"])
     if not plots:
         return summary, []
     from .plots import plot_accuracy_curve
@@ -145,4 +146,25 @@ def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plo
     if rows:
         figures += plot_accuracy_curve([r["step"] for r in rows], [r["train_accuracy"] for r in rows],
                                        [r["test_accuracy"] for r in rows], fig_dir / "accuracy")
+    if summary["progress"]:
+        from .plots import plot_progress_measures
+        figures += plot_progress_measures(summary["progress"], fig_dir / "progress_measures")
     return summary, figures
+
+
+def progress_over_checkpoints(run_dir: Path, freqs: list[int]) -> list[dict]:
+    """Nanda et al.'s progress measures at every saved checkpoint, tracking the key frequencies `freqs` of
+    the final embedding: train / test loss, restricted loss (only the key-frequency directions of the
+    logits kept) and excluded loss (those directions removed; train rows). One row per checkpoint."""
+    from .progress import progress_measures
+    from .tasks import task_of
+    if not freqs:
+        return []
+    split, _ = runstore.load_arrays(run_dir / "split.npz")
+    rows = []
+    for step in checkpoint_steps(run_dir):
+        cfg, model, _ = load_run(run_dir, step)
+        m = progress_measures(model, task_of(cfg), freqs, torch.from_numpy(split["train"]))
+        rows.append({"step": step, **{k: m[k] for k in ("train_loss", "test_loss", "restricted_loss",
+                                                         "excluded_loss", "train_acc", "test_acc")}})
+    return rows

@@ -256,3 +256,22 @@ def plot_margin_vs_lambda(lams: Sequence[float], ratios: Sequence[float], path: 
     ax.set_title("Margin of CE + λ‖θ‖^ν minimizers")
     ax.legend(loc="lower right")
     return _save(fig, path)
+
+
+def plot_progress_measures(rows: Sequence[dict], path: str | Path) -> tuple[Path, Path]:
+    """Nanda et al. progress measures over the checkpoints: train, test, restricted and excluded loss (log y)."""
+    rows = [r for r in rows if r["step"] > 0]
+    steps = [r["step"] for r in rows]
+    fig = _new_figure(5.5, 3.6)
+    ax = fig.add_subplot()
+    for key, color in (("train_loss", "tab:blue"), ("test_loss", "tab:red"), ("restricted_loss", "tab:green"),
+                       ("excluded_loss", "tab:purple")):
+        values = [np.nan if r.get(key) is None else max(r[key], 1e-12) for r in rows]
+        ax.plot(steps, values, "o-", ms=3, color=color, label=key.replace("_", " "))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("cross-entropy")
+    ax.set_title("Progress measures (key frequencies of the final embedding)")
+    ax.legend(fontsize=7, loc="lower left")
+    return _save(fig, path)
