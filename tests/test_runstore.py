@@ -99,3 +99,22 @@ def test_run_index_uses_env_root(monkeypatch, tmp_path):
     runstore.RunIndex().upsert({"run_dir": str(tmp_path / "x"), "status": "done"})
     assert (tmp_path / "envroot" / "index.sqlite").exists()
     assert len(runstore.RunIndex(os.fspath(tmp_path / "envroot")).list()) == 1
+
+
+def test_a_run_being_trained_elsewhere_is_refused(tmp_path):
+    """Two processes on one run directory would interleave metrics rows: the second is refused with a
+    message naming the directory, and the lock is released afterwards."""
+    from fourier_circuits.config import resolve_config
+    from fourier_circuits.runstore import RunBusyError, run_lock
+    from fourier_circuits.train import prepare_run_dir, train
+    cfg = resolve_config(p=5, width=8, steps=20)
+    run_dir = prepare_run_dir(cfg, tmp_path / "run")
+    with run_lock(run_dir):
+        import subprocess, sys
+        code = ("import sys; from fourier_circuits.config import resolve_config; from fourier_circuits.train import train\n"
+                f"train(resolve_config(p=5, width=8, steps=20), {str(run_dir)!r}, progress=False)")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert proc.returncode != 0
+        assert "RunBusyError" in proc.stderr and str(run_dir) in proc.stderr
+        assert not (run_dir / "metrics.jsonl").exists()
+    assert train(cfg, run_dir, progress=False)["steps"] == 20  # lock released: it trains now

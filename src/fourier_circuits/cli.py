@@ -32,7 +32,7 @@ def reports_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, TaskError, FileNotFoundError) as e:
+        except (ConfigError, TaskError, FileNotFoundError, runstore.RunBusyError) as e:
             fail(str(e))
     return wrapper
 

@@ -12,6 +12,8 @@ even by SIGKILL, leaves only complete files behind. Checkpoints are .npz read wi
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -94,6 +96,32 @@ def truncate_metrics(run_dir: str | Path, last_step: int) -> None:
 INDEX_COLUMNS = ("run_dir", "task", "model", "p", "k", "width", "recipe", "seed", "status", "steps",
                  "normalized_margin", "gamma_star", "margin_ratio", "train_accuracy", "test_accuracy",
                  "seconds", "updated")
+
+
+class RunBusyError(RuntimeError):
+    """The run directory is being trained by another process."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path):
+    """Exclusive lock on a run directory (flock on run_dir/.lock, released when the process dies): two processes
+    training the same run would interleave metrics rows and checkpoints."""
+    path = Path(run_dir) / ".lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise RunBusyError(f"run directory {run_dir} is being trained by another process "
+                               f"(pid {handle.read().strip() or '?'})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class RunIndex:

@@ -442,16 +442,19 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = 
     result_path = run_dir / "result.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
-    record = {"run_dir": str(run_dir), "task": cfg.task, "model": cfg.model, "p": cfg.p, "k": cfg.k,
-              "width": cfg.width, "recipe": cfg.recipe, "seed": cfg.seed}
-    index.upsert({**record, "status": "running"}, cfg.to_dict())
-    try:
-        result = Trainer(cfg, run_dir, progress).run()
-    except DivergedError:
-        index.upsert({**record, "status": "diverged"}, cfg.to_dict())
-        raise
-    runstore.atomic_write_json(result_path, result)
-    index.upsert({**record, **result}, cfg.to_dict())
+    with runstore.run_lock(run_dir):  # another process training this run: RunBusyError
+        if result_path.exists():  # it finished while we waited for the lock
+            return json.loads(result_path.read_text())
+        record = {"run_dir": str(run_dir), "task": cfg.task, "model": cfg.model, "p": cfg.p, "k": cfg.k,
+                  "width": cfg.width, "recipe": cfg.recipe, "seed": cfg.seed}
+        index.upsert({**record, "status": "running"}, cfg.to_dict())
+        try:
+            result = Trainer(cfg, run_dir, progress).run()
+        except DivergedError:
+            index.upsert({**record, "status": "diverged"}, cfg.to_dict())
+            raise
+        runstore.atomic_write_json(result_path, result)
+        index.upsert({**record, **result}, cfg.to_dict())
     return result
 
 
