@@ -163,15 +163,20 @@ CHOICES = dict(task=("modadd", "group", "parity"), model=("polynet", "transforme
                regularizer=("none", "l2nu", "l2"))
 
 
+def read_toml(path: str | Path, what: str = "config file") -> dict:
+    """Parse a TOML file; a missing or malformed one is a ConfigError naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"malformed {what} {path}: {e}") from None
+
+
 def load_config_file(path: str | Path) -> dict:
     """Read a TOML config file (flat keys of TrainConfig, or a [train] table)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"malformed config file {path}: {e}") from None
+    data = read_toml(path)
     flat = {}
     for key, value in data.items():
         flat.update(value if isinstance(value, dict) else {key: value})

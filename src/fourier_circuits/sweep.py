@@ -26,7 +26,6 @@ import itertools
 import logging
 import os
 import sys
-import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import fields
 from multiprocessing import get_context
@@ -36,7 +35,7 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from .config import ConfigError, TrainConfig, resolve_config
+from .config import ConfigError, TrainConfig, read_toml, resolve_config
 from .train import default_run_name, train
 
 SPEC_KEYS = ("name", "seeds", "base", "grid", "plot")
@@ -55,12 +54,7 @@ def load_sweep_spec(path: str | Path) -> dict:
     the offending key and value; config values themselves are checked by `expand_grid`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep spec not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"malformed sweep spec {path}: {e}") from None
+    data = read_toml(path, "sweep spec")
     for key in data:
         if key not in SPEC_KEYS:
             raise ConfigError(f"unknown sweep spec key {key!r} in {path} (known: {', '.join(SPEC_KEYS)})")
