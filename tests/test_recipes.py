@@ -75,7 +75,8 @@ class FakeContext:
             run_dir.mkdir()
             rows = [dict(step=s, train_accuracy=min(1.0, s / 100), test_accuracy=min(1.0, s / 400)) for s in (1, 10, 100, 400)]
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-            out.append(FakeOutcome(cfg.to_dict(), dict(margin_ratio=1.0 - cfg.lam, gamma_star=1e-3), dict(FAKE_ANALYSIS), run_dir))
+            analysis = dict(FAKE_ANALYSIS, test_acc_step=100 * (8 - cfg.k))  # grokking delay shrinking with k
+            out.append(FakeOutcome(cfg.to_dict(), dict(margin_ratio=1.0 - cfg.lam, gamma_star=1e-3), analysis, run_dir))
         return out
 
 

@@ -278,7 +278,7 @@ def li_fig4(ctx: Context):
     ks = by_scale(ctx.scale, [2, 3], [2, 3], [2, 3, 4, 5])
     seeds = by_scale(ctx.scale, [0, 1], [0, 1, 2], [0, 1, 2])
     ci = {2: dict(p=23, k=2), 3: dict(p=7, k=3)}
-    claims, curves = [], {}
+    claims, curves, mean_delay = [], {}, {}
     for k in ks:
         base = by_scale(ctx.scale, dict(preset="li-grok-k2-cpu", n_heads=4, steps=200, **ci.get(k, {})),
                         dict(preset=f"li-grok-k{k}-cpu"), dict(preset=f"li-grok-k{k}"))
@@ -293,7 +293,13 @@ def li_fig4(ctx: Context):
                                f"min over {len(seeds)} seeds; steps {desc})",
                                min(delay) if delay else None, 1.5, "×", ".2f"))
         claims.append(at_least(f"k={k}: test accuracy ends ≥ 99% (min over seeds)", min(final), 0.99))
+        mean_delay[k] = float(np.mean(delay)) if delay else None
         curves[k] = [(r.run_dir, r.config["p"]) for r in runs]
+    delays = [mean_delay[k] for k in ks]
+    weaker = None not in delays and all(b < a for a, b in zip(delays, delays[1:]))
+    claims.append(Claim("grokking weakens as k grows", "mean test step / train step decreases with k",
+                        ", ".join(f"k={k}: {'n/a' if d is None else f'{d:.2f}×'}" for k, d in zip(ks, delays)),
+                        weaker))
     figures = [plot_grokking(curves, ctx.fig_dir / "grokking_vs_k")[0]]
     return claims, figures
 
