@@ -114,6 +114,13 @@ def test_analyze_transformer_run(tiny_run):
     names = {p.split("/")[-1] for p in s["figures"]}
     assert "accuracy.png" in names and sum(n.startswith("head_") and n.endswith(".png") for n in names) == 2
     assert json.loads((run_dir / "analysis.json").read_text())["head_power_median"] == s["head_power_median"]
+    # progress measures: one row per checkpoint, train loss falling, restricted loss finite
+    from fourier_circuits.train import checkpoint_steps
+    rows = s["progress"]
+    assert [r["step"] for r in rows] == checkpoint_steps(run_dir)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert all(r["restricted_loss"] > 0 and r["excluded_loss"] > 0 for r in rows)
+    assert "progress_measures.png" in names
 
 
 def test_cli_train_and_analyze_transformer(tmp_path):
