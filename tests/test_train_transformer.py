@@ -143,3 +143,16 @@ def test_cli_train_and_analyze_transformer(tmp_path):
     bad = CliRunner().invoke(main, ["train", "--model", "transformer", "--p", "5", "--set", "objective='softmin'",
                                     "--json", "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "objective" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_same_seed_same_result_across_processes():
+    """Two fresh processes (default threads) training the same transformer config end bit-identical."""
+    import subprocess
+    import sys
+    code = ("from fourier_circuits.config import resolve_config; from fourier_circuits.train import train\n"
+            "cfg = resolve_config(model='transformer', p=7, k=3, n_heads=4, d_head=32, train_fraction=0.5, "
+            "weight_decay=1.0, lr=3e-3, steps=60, device='cpu')\n"
+            "print(repr(train(cfg, None, progress=False)['train_loss']))")
+    losses = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+              for _ in range(3)]
+    assert len(set(losses)) == 1, losses
