@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -39,19 +38,9 @@ def reports_errors(fn):
 
 def emit(data, as_json: bool, text: str | None = None) -> None:
     if as_json:
-        click.echo(json.dumps(_jsonable(data), indent=2, sort_keys=True))
+        click.echo(json.dumps(runstore.jsonable(data), indent=2, sort_keys=True))
     else:
         click.echo(text if text is not None else "\n".join(f"{k}: {v}" for k, v in data.items()))
-
-
-def _jsonable(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    return x
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -341,7 +330,7 @@ def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_jso
     summary = {"name": spec["name"], "spec": str(Path(spec_path).resolve()), "x": x, "y": y, "group_by": group_by,
                "n_runs": len(results), "rows": rows, "failed": failed, "figures": figures,
                "runs": [r["run_dir"] for r in results]}
-    runstore.atomic_write_json(out_dir / "sweep.json", _jsonable(summary))
+    runstore.atomic_write_json(out_dir / "sweep.json", runstore.jsonable(summary))
     lines = [format_table(rows, x, y, group_by), f"sweep: {out_dir.resolve()}"]
     emit(summary, as_json, "\n".join(lines))
     if failed:
@@ -365,14 +354,11 @@ def reproduce(recipe_names, scale, out, runs_dir, workers, list_only, progress, 
     """Reproduce the figures of [MO] and [LI] (default: every recipe, scale ci) and write an HTML report
     with a table of paper claim vs check vs measured, plus summary.json. Exit 0 even when a claim fails."""
     from .recipes import FIGURE_RECIPES
-    from .reproduce import check_recipe_names, reproduce as run_reproduce
+    from .reproduce import reproduce as run_reproduce
     if list_only:
         emit({n: r.title for n, r in FIGURE_RECIPES.items()}, as_json,
              "\n".join(f"{n:18} {r.title}" for n, r in FIGURE_RECIPES.items()))
         return
-    check_recipe_names(list(recipe_names))
-    if workers < 1:
-        fail(f"--workers must be >= 1, got {workers}")
     summary = run_reproduce(list(recipe_names), scale, out, runs_dir, workers, progress and not as_json,
                             command="fourier-circuits reproduce " + " ".join(sys.argv[2:]))
     fails = [c for c in summary["claims"] if not c["holds"]]

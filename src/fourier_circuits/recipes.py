@@ -157,6 +157,14 @@ def mo_fig5(ctx: Context):
     return claims, figures_named([run], "parity_neurons", "margin")
 
 
+def irrep_tv(analysis: dict) -> float | None:
+    """Total-variation distance between the observed share of neurons per irrep and the d_R³ shares."""
+    observed, expected = analysis.get("observed_fraction_per_irrep", {}), analysis.get("expected_fraction_per_irrep", {})
+    if not expected:
+        return None
+    return 0.5 * sum(abs((observed.get(n) or 0.0) - e) for n, e in expected.items())
+
+
 @dataclass
 class ConstructedRun:
     """The explicit max-margin network standing in for a trained run (ci scale, where training is too long)."""
@@ -190,17 +198,14 @@ def _mo_group(ctx: Context, group: str, fast_width: int, preset: str, cpu: dict)
         a = run.analysis
         claims = [margin_claim(run, 1 - 1e-9), at_least(f"neurons are single irreps ({_label(run)}, explicit construction)",
                                                           a.get("frac_neurons_power_ge_095"), 1.0)]
-        observed, expected = a["observed_fraction_per_irrep"], a["expected_fraction_per_irrep"]
-        tv = 0.5 * sum(abs((observed.get(n) or 0.0) - e) for n, e in expected.items())
-        claims.append(at_most(f"neurons per irrep ∝ d³ ({_label(run)}, explicit construction)", tv, 1e-9, fmt=".1e"))
+        claims.append(at_most(f"neurons per irrep ∝ d³ ({_label(run)}, explicit construction)", irrep_tv(a), 1e-9,
+                              fmt=".1e"))
         return claims, [Path(f) for f in a["figures"]]
     cfg = by_scale(ctx.scale, dict(task="group", group=group, p=None, width=fast_width), cpu, dict(preset=preset))
     run = ctx.runs(group, [cfg])[0]
     a = run.analysis
-    observed, expected = a.get("observed_fraction_per_irrep", {}), a.get("expected_fraction_per_irrep", {})
-    tv = 0.5 * sum(abs((observed.get(n) or 0.0) - e) for n, e in expected.items()) if expected else None
     claims = [margin_claim(run), *single_frequency_claims(run, "irreps"),
-              at_most(f"neurons per irrep ∝ d³: total-variation distance to d³ shares ({_label(run)})", tv, 0.25),
+              at_most(f"neurons per irrep ∝ d³: total-variation distance to d³ shares ({_label(run)})", irrep_tv(a), 0.25),
               at_least(f"every non-trivial irrep is used ({_label(run)})", a.get("nontrivial_irrep_coverage"), 1.0,
                        fmt=".2f")]
     return claims, figures_named([run], "margin", "neurons_per_irrep", "max_irrep_power")

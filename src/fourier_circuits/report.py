@@ -22,7 +22,6 @@ summary.json and, last, index.html are written with `runstore.atomic_write_*`. O
 from __future__ import annotations
 
 import html
-import math
 import os
 import re
 import shutil
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .runstore import atomic_write_bytes, atomic_write_json
+from .runstore import atomic_write_bytes, atomic_write_json, jsonable
 
 
 @dataclass
@@ -69,26 +68,6 @@ class _Figure:
 
 
 # ----------------------------------------------------------------------------------------------- values
-
-def jsonable(obj):
-    """A JSON-safe copy of obj: numpy/torch scalars → Python numbers, arrays/tuples/sets → lists,
-    Paths → str, dict keys → str, non-finite floats → None; anything else unknown → str."""
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "tolist"):            # numpy scalars and arrays, torch tensors
-        return jsonable(obj.tolist())
-    if hasattr(obj, "item"):
-        return jsonable(obj.item())
-    return str(obj)
-
 
 def _fmt(value) -> str:
     """Short human-readable text for a setting or meta value."""

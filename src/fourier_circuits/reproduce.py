@@ -47,9 +47,9 @@ def cached_analysis(run_dir: Path) -> dict:
 class RecipeContext:
     """What a recipe sees: the scale, a figure directory, and `runs(group, overrides)`."""
 
-    def __init__(self, scale: str, runs_root: Path, fig_dir: Path, workers: int, progress: bool) -> None:
+    def __init__(self, scale: str, runs_root: Path, fig_dir: Path, workers: int) -> None:
         self.scale, self.runs_root, self.fig_dir = scale, runs_root, fig_dir
-        self.workers, self.progress = workers, progress
+        self.workers = workers
         self.settings: dict[str, str] = {}
         self.first: dict[str, str] = {}
         self.counts: dict[str, int] = {}
@@ -90,9 +90,9 @@ def check_recipe_names(names: list[str]) -> list[Recipe]:
     return [FIGURE_RECIPES[n] for n in (names or list(FIGURE_RECIPES))]
 
 
-def run_recipe(recipe: Recipe, scale: str, runs_root: Path, workers: int, progress: bool) -> RecipeReport:
+def run_recipe(recipe: Recipe, scale: str, runs_root: Path, workers: int) -> RecipeReport:
     fig_dir = runs_root / "reproduce" / scale / recipe.name
-    ctx = RecipeContext(scale, runs_root, fig_dir, workers, progress)
+    ctx = RecipeContext(scale, runs_root, fig_dir, workers)
     start = time.perf_counter()
     claims, figures, error = [], [], None
     try:
@@ -119,7 +119,7 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if workers < 1:
-        raise ConfigError(f"--workers must be ≥ 1, got {workers}")
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
     recipes = check_recipe_names(list(names))
     root = default_runs_root(runs_root).resolve()
     start = time.perf_counter()
@@ -128,7 +128,7 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
     bar = tqdm(recipes, desc=f"reproduce ({scale})", unit="recipe", disable=not progress)
     for recipe in bar:
         bar.set_postfix_str(recipe.name)
-        reports.append(run_recipe(recipe, scale, root, workers, progress))
+        reports.append(run_recipe(recipe, scale, root, workers))
     meta = dict(title=f"fourier-circuits: reproduction at scale {scale}", scale=scale,
                 date=time.strftime("%Y-%m-%d %H:%M:%S"), version=__version__, machine=machine_description(),
                 command=command, runs_root=str(root), total_seconds=time.perf_counter() - start)

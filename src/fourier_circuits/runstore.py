@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import sqlite3
 import tempfile
@@ -29,6 +30,26 @@ RUNS_ENV = "FOURIER_CIRCUITS_RUNS"
 def runs_root(root: str | Path | None = None) -> Path:
     """Root of the run store: the argument, else $FOURIER_CIRCUITS_RUNS, else ./runs."""
     return Path(root or os.environ.get(RUNS_ENV) or "runs")
+
+
+def jsonable(obj):
+    """A JSON-safe copy of obj: numpy/torch scalars → Python numbers, arrays/tuples/sets → lists,
+    Paths → str, dict keys → str, non-finite floats → None; anything else unknown → str."""
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):            # numpy scalars and arrays, torch tensors
+        return jsonable(obj.tolist())
+    if hasattr(obj, "item"):
+        return jsonable(obj.item())
+    return str(obj)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -180,7 +180,11 @@ def _train_one(cfg: TrainConfig, run_dir: Path, root: Path) -> dict:
     try:
         return train(cfg, run_dir, progress=False, runs_root=root)
     except Exception as e:  # noqa: BLE001 (divergence, a foreign run dir, ..: keep the sweep going)
-        return {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+        return _failed(e)
+
+
+def _failed(error: Exception) -> dict:
+    return {"status": "failed", "error": f"{type(error).__name__}: {error}"}
 
 
 def _set_threads(threads: int) -> None:
@@ -199,7 +203,7 @@ def _run_pool(todo: dict[Path, TrainConfig], root: Path, workers: int) -> Iterat
             try:
                 result = future.result()
             except Exception as e:  # noqa: BLE001 (a worker process died)
-                result = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+                result = _failed(e)
             yield futures[future], result
 
 
@@ -240,7 +244,7 @@ def _run_ray(todo: dict[Path, TrainConfig], root: Path, workers: int,
                 try:
                     result = ray.get(ref)
                 except Exception as e:  # noqa: BLE001 (a lost worker or node)
-                    result = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+                    result = _failed(e)
                 yield refs[ref], result
     finally:
         if started:
