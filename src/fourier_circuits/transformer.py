@@ -134,6 +134,20 @@ def site_names(cfg: TransformerConfig) -> list[str]:
     return names
 
 
+def _gather(table: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """out[n, i] = table[i, tokens[n, i]]: table (P, V, ...), tokens (N, P) -> (N, P, ...)."""
+    P, V = table.shape[:2]
+    rows = (tokens + V * torch.arange(P, device=tokens.device)).reshape(-1)  # row i·V + t
+    # index_select, not advanced indexing: its backward (index_add) is fast and deterministic on CPU
+    return table.reshape(P * V, -1).index_select(0, rows).reshape(*tokens.shape, *table.shape[2:])
+
+
+def _lookup(h_table: torch.Tensor, W: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(h W)[n, i] for a stream h[n, i] = h_table[i, tokens[n, i]]: h_table (P, V, d), W (H, d, e), tokens (N, P)
+    -> (N, P, H, e), with h_table W computed once, on P·V rows instead of N·P."""
+    return _gather(torch.einsum("pvd,hde->pvhe", h_table, W), tokens)
+
+
 class Block(nn.Module):
     """One pre-LN block: causal multi-head attention (no biases) then an optional MLP."""
 
@@ -155,20 +169,33 @@ class Block(nn.Module):
             self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp)) if cfg.mlp_bias else None
             self.b_out = nn.Parameter(torch.zeros(d)) if cfg.mlp_bias else None
 
-    def forward(self, x: torch.Tensor, rec: Recorder = _no_record) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rec: Recorder = _no_record, last_only: bool = False,
+                table: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """x (N, P, d_model) -> resid_post (N, P, d_model), or (N, 1, d_model) at the last position if `last_only`.
+
+        Two exact shortcuts for the logits-only pass (`Transformer.forward`):
+        - `last_only`: queries, attention output and MLP only at the last position (keys and values at all);
+        - `table = (x_table, tokens)` in block 0, where x[n, i] = x_table[i, tokens[n, i]] depends only on
+          (position, token): q, k, v are computed once per (position, token), (P, vocab) rows, and gathered.
+        """
         cfg = self.cfg
         P = x.shape[1]
         rec("resid_pre", x)
-        h = x
-        if self.ln1 is not None:
-            h = self.ln1(x)
-            rec("ln1.out", h)
-        q = torch.einsum("npd,hde->nphe", h, self.W_Q)
-        k = torch.einsum("npd,hde->nphe", h, self.W_K)
-        v = torch.einsum("npd,hde->nphe", h, self.W_V)
+        queries = slice(P - 1, P) if last_only else slice(0, P)
+        if table is None:
+            h = self._ln1(x, rec)
+            q = torch.einsum("npd,hde->nphe", h[:, queries], self.W_Q)
+            k, v = (torch.einsum("npd,hde->nphe", h, W) for W in (self.W_K, self.W_V))
+        else:
+            x_table, tokens = table
+            h_table = self._ln1(x_table)
+            q = _lookup(h_table[queries], self.W_Q, tokens[:, queries])
+            k, v = _lookup(h_table, self.W_K, tokens), _lookup(h_table, self.W_V, tokens)
+        x = x[:, queries]
         rec("attn.q", q), rec("attn.k", k), rec("attn.v", v)
+        Q = q.shape[1]  # query positions P-Q..P-1
         scores = torch.einsum("nqhe,nkhe->nhqk", q, k) / math.sqrt(cfg.d_head)
-        scores = scores.masked_fill(~self.mask[:P, :P], float("-inf"))
+        scores = scores.masked_fill(~self.mask[P - Q:P, :P], float("-inf"))
         rec("attn.scores", scores)
         pattern = scores.softmax(dim=-1)
         rec("attn.pattern", pattern)
@@ -197,6 +224,13 @@ class Block(nn.Module):
         rec("resid_post", x)
         return x
 
+    def _ln1(self, x: torch.Tensor, rec: Recorder = _no_record) -> torch.Tensor:
+        if self.ln1 is None:
+            return x
+        h = self.ln1(x)
+        rec("ln1.out", h)
+        return h
+
 
 class Transformer(nn.Module):
     """Token + position embedding, n_layers blocks, optional final LayerNorm, unembedding at the last position."""
@@ -215,9 +249,13 @@ class Transformer(nn.Module):
     def site_names(self) -> list[str]:
         return site_names(self.cfg)
 
-    def _forward(self, tokens: torch.Tensor, rec: Recorder) -> torch.Tensor:
+    def _check(self, tokens: torch.Tensor) -> None:
         if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.cfg.n_ctx:
             raise ValueError(f"tokens must have shape (N, P) with 1 <= P <= {self.cfg.n_ctx}, got {tuple(tokens.shape)}")
+
+    def _forward(self, tokens: torch.Tensor, rec: Recorder) -> torch.Tensor:
+        """The full pass over every position, recording each activation site."""
+        self._check(tokens)
         P = tokens.shape[1]
         embed = self.W_E[tokens]
         pos = self.W_pos[:P].expand_as(embed)
@@ -233,8 +271,22 @@ class Transformer(nn.Module):
         return logits
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (N, P) int64 -> logits (N, n_classes) read at the last position."""
-        return self._forward(tokens, _no_record)
+        """tokens (N, P) int64 -> logits (N, n_classes) read at the last position.
+
+        The same function as `run_with_cache`'s full pass, computing only what the last position's logits
+        depend on (see `Block.forward`): in a one-layer model on [a_1, op, .., a_k, =] that is the attention
+        output, MLP and unembedding of one position per sequence instead of 2k.
+        """
+        self._check(tokens)
+        P = tokens.shape[1]
+        x_table = self.W_E[None, :, :] + self.W_pos[:P, None, :]           # x_0 as a function of (i, t)
+        x = _gather(x_table, tokens)
+        last = len(self.blocks) - 1
+        for l, block in enumerate(self.blocks):
+            x = block(x, last_only=l == last, table=(x_table, tokens) if l == 0 else None)
+        if self.ln_final is not None:
+            x = self.ln_final(x)
+        return x[:, -1] @ self.W_U
 
     def run_with_cache(
         self, tokens: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True
