@@ -52,11 +52,19 @@ def test_seed_determines_init():
     assert torch.equal(f32.embed, net(5, 2, 4, seed=1).embed.float())
 
 
+@pytest.fixture(params=["chunked", "binomial"])
+def population_pass(request, monkeypatch):
+    """Run a population test through both passes (the binomial one exists for z^d, d ≥ 2)."""
+    binomial = request.param == "binomial"
+    monkeypatch.setattr(PolyNet, "_binomial", lambda self: binomial and self.activation == "poly" and self.degree >= 2)
+    return request.param
+
+
 @pytest.mark.parametrize("p,k,act,deg", [(5, 2, "poly", None), (3, 3, "poly", None), (3, 4, "poly", None),
                                          (5, 2, "relu", None), (3, 3, "relu", None), (5, 2, "poly", 3),
                                          (3, 3, "poly", 1), (3, 3, "poly", 2)])
 @pytest.mark.parametrize("budget", [1, 2, 5, 9, 10, 20, 1 << 20])
-def test_logits_population_matches_forward(p, k, act, deg, budget):
+def test_logits_population_matches_forward(p, k, act, deg, budget, population_pass):
     model = net(p, k, 6, act, deg)
     x = ModularAddition(p, k).inputs()
     assert torch.allclose(model.logits(None, budget), model(x), rtol=1e-12, atol=1e-12)
@@ -102,7 +110,7 @@ CASES = [(5, 2, "poly", None), (3, 3, "poly", None), (5, 3, "poly", None), (3, 4
 
 @pytest.mark.parametrize("p,k,act,deg", CASES)
 @pytest.mark.parametrize("budget", [1, 3, 4, 5, 10, 26, 1 << 20])
-def test_backward_population_matches_autograd(p, k, act, deg, budget):
+def test_backward_population_matches_autograd(p, k, act, deg, budget, population_pass):
     """x=None path: budgets cover split = k−1 (> 1 for k ≥ 3), one-prefix blocks, uneven last block, one chunk."""
     model = net(p, k, 5, act, deg, seed=7)
     x = ModularAddition(p, k).inputs()
@@ -125,6 +133,14 @@ def test_backward_gather_matches_autograd(p, k, act, deg, budget):
     got = fused_grads(model, x, g, budget)
     for a, b in zip(got, ref):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-10), (a - b).abs().max()
+
+
+def test_binomial_pass_is_chosen_where_it_pays():
+    """The binomial pass for z^d when the suffix table is large against p (k ≥ 3), the chunked one else."""
+    assert PolyNet(31, 3, 8, 31)._binomial()
+    assert not PolyNet(71, 2, 8, 71)._binomial()
+    assert not PolyNet(31, 3, 8, 31, activation="relu")._binomial()
+    assert not PolyNet(31, 3, 8, 31, degree=1)._binomial()
 
 
 def test_population_split_choices():

@@ -131,6 +131,8 @@ class PolyNet(nn.Module):
     @torch.no_grad()
     def logits(self, x: torch.Tensor | None, budget_rows: int = 1 << 20) -> torch.Tensor:
         """f(θ, x) for a batch x (N, k), or for the whole population if x is None; no graph."""
+        if x is None and self._binomial():
+            return self._binomial_logits(budget_rows)
         n = self.vocab_size**self.n_inputs if x is None else x.shape[0]
         out = torch.empty(n, self.n_classes, dtype=self.embed.dtype, device=self.embed.device)
         hbuf = None
@@ -149,6 +151,8 @@ class PolyNet(nn.Module):
         Per chunk: ∂L/∂W += σ(z)^T g,  ∂L/∂z = σ'(z) ⊙ (g W^T), routed to the embeddings. For z^d the
         factor d of σ'(z) = d z^{d−1} is applied once at the end (the embedding gradient is linear in it).
         """
+        if x is None and self._binomial():
+            return self._binomial_backward(grad_logits, budget_rows)
         g_embed = torch.zeros_like(self.embed)
         g_unembed = torch.zeros_like(self.unembed)
         g_suffix, bufs = None, None
@@ -181,15 +185,101 @@ class PolyNet(nn.Module):
                     digit = (prefixes // self.vocab_size ** (split - 1 - j)) % self.vocab_size
                     g_embed[j].index_add_(0, digit, g_prefix)
         if g_suffix is not None:
-            n_suffix_inputs = self.n_inputs - split
-            g_suffix = g_suffix.view(*([self.vocab_size] * n_suffix_inputs), self.width)
-            for j in range(n_suffix_inputs):
-                others = tuple(a for a in range(n_suffix_inputs) if a != j)
-                g_embed[split + j] += g_suffix.sum(dim=others) if others else g_suffix
+            self._add_table_grad(g_embed, g_suffix, range(split, self.n_inputs))
         if not relu and self.degree > 1:
             g_embed.mul_(self.degree)
+        self._accumulate_grads(g_embed, g_unembed)
+
+    def _accumulate_grads(self, g_embed: torch.Tensor, g_unembed: torch.Tensor) -> None:
         for param, grad in ((self.embed, g_embed), (self.unembed, g_unembed)):
             param.grad = grad if param.grad is None else param.grad.add_(grad)
+
+    def _add_table_grad(self, g_embed: torch.Tensor, g_table: torch.Tensor, inputs: range) -> None:
+        """Route ∂L/∂T of a table T[(a_j)_{j ∈ inputs}] = Σ_j u_j[a_j] (lexicographic rows) to those u_j."""
+        n = len(inputs)
+        g_table = g_table.view(*([self.vocab_size] * n), self.width)
+        for axis, j in enumerate(inputs):
+            others = tuple(a for a in range(n) if a != axis)
+            g_embed[j] += g_table.sum(dim=others) if others else g_table
+
+    # ------------------------------------------------------------------------------------------------
+    # Polynomial activation on the whole population: the binomial expansion. With z = P[a] + S[s]
+    # (prefix a = the first L = ⌊k/2⌋ inputs, suffix s the rest),
+    #     f[a, s, c] = Σ_i (P_ai + S_si)^d w_ic = Σ_{r=0..d} C(d,r) Σ_i P_ai^r S_si^{d−r} w_ic.
+    # The r = d and r = 0 terms are the small products (P^d w)[a, c] and (S^d w)[s, c]; the d − 1 middle
+    # terms are ONE matmul  K[(a,c), (r,i)] = P_ai^r w_ic  times  B[s, (r,i)] = C(d,r) S_si^{d−r}  (r = 1..d−1),
+    # and so are the two backward contractions. No (N, m) activation is formed: the matmuls do (d − 1) times
+    # the FLOPs of a dense pass, but as large square-ish products that run near the machine's peak.
+
+    def _binomial(self) -> bool:
+        """Use the binomial pass? It pays when the prefix side (p^L·p rows) is much smaller than the
+        population, i.e. the suffix table is large against p: k ≥ 3. For k = 2, p^L·p = N: no saving."""
+        n_suffix = self.vocab_size ** (self.n_inputs - max(1, self.n_inputs // 2))
+        return self.activation == "poly" and self.degree >= 2 and n_suffix >= 4 * self.n_classes
+
+    def _binomial_tables(self) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(L, P (p^L, m), S (p^{k−L}, m), B (p^{k−L}, (d−1)m) with B[s, (r,i)] = C(d,r) S_si^{d−r})."""
+        split = max(1, self.n_inputs // 2)
+        prefix, suffix = self._population_tables(split)
+        d = self.degree
+        B = torch.cat([math.comb(d, r) * suffix ** (d - r) for r in range(1, d)], dim=1)
+        return split, prefix, suffix, B
+
+    def _prefix_powers(self, prefix: torch.Tensor, start: int = 1) -> torch.Tensor:
+        """(b, d−1, m): P^r for r = start..start+d−2."""
+        return torch.stack([prefix ** r for r in range(start, start + self.degree - 1)], dim=1)
+
+    def _prefix_products(self, powers: torch.Tensor) -> torch.Tensor:
+        """K[(a,c), (r,i)] = P_ai^r w_ic from powers (b, d−1, m): shape (b·p, (d−1)m)."""
+        return (powers[:, None] * self.unembed.T[None, :, None]).flatten(2).flatten(0, 1)
+
+    def _prefix_blocks(self, n_prefix: int, n_suffix: int, budget_rows: int):
+        """Slices of prefixes whose K block and (b, p, n_suffix) products fit the budget of (rows, m) x3."""
+        per_prefix = self.n_classes * ((self.degree - 1) * self.width + 2 * n_suffix)
+        block = max(1, min(n_prefix, budget_rows * self.width * 3 // per_prefix))
+        for start in range(0, n_prefix, block):
+            yield slice(start, min(start + block, n_prefix))
+
+    def _binomial_logits(self, budget_rows: int) -> torch.Tensor:
+        p, d, w = self.n_classes, self.degree, self.unembed
+        _, prefix, suffix, B = self._binomial_tables()
+        n_prefix, n_suffix = prefix.shape[0], suffix.shape[0]
+        edge_s = suffix**d @ w                                               # r = 0: (S^d w)[s, c]
+        edge_p = prefix**d @ w                                               # r = d: (P^d w)[a, c]
+        out = torch.empty(n_prefix, n_suffix, p, dtype=w.dtype, device=w.device)
+        for blk in self._prefix_blocks(n_prefix, n_suffix, budget_rows):
+            powers = self._prefix_powers(prefix[blk])                        # (b, d−1, m)
+            middle = (self._prefix_products(powers) @ B.T).view(-1, p, n_suffix).transpose(1, 2)         # (b, n_suffix, p)
+            torch.add(middle, edge_s, out=out[blk]).add_(edge_p[blk, None, :])
+        return out.view(-1, p)
+
+    def _binomial_backward(self, grad_logits: torch.Tensor, budget_rows: int) -> None:
+        """∂L/∂w, ∂L/∂P, ∂L/∂S of f above for G = ∂L/∂f, then routed to the embeddings u_j."""
+        p, d, m, w = self.n_classes, self.degree, self.width, self.unembed
+        split, prefix, suffix, B = self._binomial_tables()
+        n_prefix, n_suffix = prefix.shape[0], suffix.shape[0]
+        G = grad_logits.view(n_prefix, n_suffix, p)
+        G_over_s, G_over_a = G.sum(1), G.sum(0)                              # (n_prefix, p), (n_suffix, p)
+        # edges: r = d (P^d w) and r = 0 (S^d w)
+        g_w = prefix.pow(d).T @ G_over_s + suffix.pow(d).T @ G_over_a
+        g_prefix = d * prefix.pow(d - 1) * (G_over_s @ w.T)
+        g_suffix = d * suffix.pow(d - 1) * (G_over_a @ w.T)
+        J = torch.zeros(n_suffix, (d - 1) * m, dtype=w.dtype, device=w.device)  # Σ_(a,c) G P_ai^r w_ic
+        ranks = torch.arange(1, d, dtype=w.dtype, device=w.device)[None, :, None]   # r = 1..d−1
+        for blk in self._prefix_blocks(n_prefix, n_suffix, budget_rows):
+            Gt = G[blk].transpose(1, 2).reshape(-1, n_suffix)                # (b·p, n_suffix), rows (a, c)
+            H = (Gt @ B).view(-1, p, d - 1, m)                               # C(d,r) Σ_s G[a,s,c] S_si^{d−r}
+            powers = self._prefix_powers(prefix[blk])                        # P^r, r = 1..d−1
+            g_w += (H * powers[:, None]).sum(dim=(0, 2)).T                   # Σ_(a,r) P_ai^r H[(a,c), (r,i)]
+            Q = (H * w.T[None, :, None]).sum(dim=1)                          # Σ_c w_ic H[(a,c), (r,i)]
+            g_prefix[blk] += (ranks * self._prefix_powers(prefix[blk], start=0) * Q).sum(1)
+            J += Gt.T @ self._prefix_products(powers)
+        for r in range(1, d):   # ∂/∂S of C(d,r) P^r S^{d−r} w: (d − r) C(d,r) S^{d−r−1} · J_r
+            g_suffix += (d - r) * math.comb(d, r) * suffix.pow(d - r - 1) * J[:, (r - 1) * m:r * m]
+        g_embed = torch.zeros_like(self.embed)
+        self._add_table_grad(g_embed, g_prefix, range(split))
+        self._add_table_grad(g_embed, g_suffix, range(split, self.n_inputs))
+        self._accumulate_grads(g_embed, g_w)
 
     def neuron_sq_norms(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """‖θ_i‖_2² = Σ_j ‖u_{i,j}‖² + ‖w_i‖², shape (m,), computed in `dtype` (default: the model's)."""
