@@ -61,3 +61,14 @@ def test_analyze_run_with_max_margin_parameters(tmp_path):
 def test_analyze_run_missing_dir(tmp_path):
     with pytest.raises(FileNotFoundError):
         analyze_run(tmp_path / "nothing")
+
+
+def test_first_step_and_test_loss_collapse_step():
+    from fourier_circuits.analysis import first_step_at, test_loss_collapse_step
+    rows = [dict(step=s, test_loss=l, test_accuracy=a) for s, l, a in
+            [(0, 4.7, 0.0), (10, 0.5, 0.2), (100, 20.0, 0.05), (200, 5.0, 0.4), (300, 0.19, 0.995), (400, 0.01, 1.0)]]
+    assert first_step_at(rows, "test_accuracy") == 300
+    assert test_loss_collapse_step(rows) == 300           # after the peak (20.0 at step 100), ≤ 0.2
+    assert test_loss_collapse_step(rows, factor=1000) == 400
+    assert test_loss_collapse_step(rows[:4]) is None      # never falls 100×
+    assert test_loss_collapse_step([dict(step=0, test_loss=None)]) is None

@@ -113,6 +113,18 @@ def first_step_at(metrics: list[dict], key: str, threshold: float = ACC_THRESHOL
     return next((r["step"] for r in metrics if r.get(key) is not None and r[key] >= threshold), None)
 
 
+def test_loss_collapse_step(metrics: list[dict], factor: float = 100.0) -> int | None:
+    """First logged step after the test-loss peak where the test loss is ≤ peak / factor (None if never):
+    the grokking "collapse" of Nanda et al. (memorization drives the test loss up, then it falls by orders
+    of magnitude)."""
+    rows = [r for r in metrics if r.get("test_loss") is not None]
+    if not rows:
+        return None
+    peak = max(range(len(rows)), key=lambda i: rows[i]["test_loss"])
+    limit = rows[peak]["test_loss"] / factor
+    return next((r["step"] for r in rows[peak:] if r["test_loss"] <= limit), None)
+
+
 def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plots: bool) -> tuple[dict, list]:
     import numpy as np
     from .attention import all_heads_qk, heads_sparsity, plot_head
@@ -133,6 +145,7 @@ def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plo
         "key_frequencies": embedding_key_frequencies(model, cfg.p).freqs,
         "train_acc_step": first_step_at(metrics, "train_accuracy"),
         "test_acc_step": first_step_at(metrics, "test_accuracy"),
+        "test_loss_collapse_step": test_loss_collapse_step(metrics),
         "train_accuracy": last.get("train_accuracy"), "test_accuracy": last.get("test_accuracy"),
     }
     summary["progress"] = progress_over_checkpoints(run_dir, summary["key_frequencies"])
