@@ -136,11 +136,14 @@ def test_backward_gather_matches_autograd(p, k, act, deg, budget):
 
 
 def test_binomial_pass_is_chosen_where_it_pays():
-    """The binomial pass for z^d when the suffix table is large against p (k ≥ 3), the chunked one else."""
-    assert PolyNet(31, 3, 8, 31)._binomial()
-    assert not PolyNet(71, 2, 8, 71)._binomial()
-    assert not PolyNet(31, 3, 8, 31, activation="relu")._binomial()
-    assert not PolyNet(31, 3, 8, 31, degree=1)._binomial()
+    """The binomial pass for z^d when n_suffix ≥ 3(d−1)p and p^k·m ≥ 2^20 (measured), the chunked one else."""
+    assert PolyNet(31, 3, 480, 31)._binomial()                            # 1.7× faster
+    assert PolyNet(5, 5, 1024, 5)._binomial()                             # 1.6×
+    assert not PolyNet(71, 2, 500, 71)._binomial()                        # k = 2: 0.6×
+    assert not PolyNet(3, 6, 2048, 3)._binomial()                         # d − 1 = 5× the FLOPs: 0.8×
+    assert not PolyNet(11, 3, 160, 11)._binomial()                        # tiny: 0.8×
+    assert not PolyNet(31, 3, 480, 31, activation="relu")._binomial()
+    assert not PolyNet(31, 3, 480, 31, degree=1)._binomial()
 
 
 def test_population_split_choices():
