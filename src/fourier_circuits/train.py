@@ -222,13 +222,15 @@ class Trainer:
         if self.cfg.objective == "ce":
             return torch.nn.functional.cross_entropy(logits, y) + self._regularizer()
         norm = l2nu_norm_pow(self.model)                           # ‖θ‖^ν, with its gradient
-        rms = float(logits.detach().norm()) / (math.sqrt(logits.numel()) * float(norm.detach()))  # RMS of F = f/‖θ‖^ν
+        # RMS of F = f/‖θ‖^ν; float64: on the unit sphere f can be ~1e-20 (z^5), whose squares underflow float32
+        rms = float(torch.linalg.vector_norm(logits.detach(), dtype=torch.float64)) / (
+            math.sqrt(logits.numel()) * float(norm.detach()))
         s = self.logit_scale if self.logit_scale is not None else rms   # the previous step's RMS
         self.logit_scale, tau = rms, temperature(self.cfg, self.step)
         gaps = logits.gather(1, y[:, None]) - logits               # ‖θ‖^ν G_{x,c} = f_y − f_c
-        gaps = gaps.scatter(1, y[:, None], float("inf"))           # drop c = y
-        # one scalar factor −τ/(s‖θ‖^ν) on the flat gaps: F = f/‖θ‖^ν is never formed
-        return (s / tau) * torch.logsumexp(gaps.flatten() * (-tau / s / norm), 0)
+        # one scalar factor −τ/(s‖θ‖^ν) on the gaps: F = f/‖θ‖^ν is never formed
+        exponents = (gaps * (-tau / s / norm)).scatter(1, y[:, None], float("-inf"))   # drop c = y
+        return (s / tau) * torch.logsumexp(exponents.flatten(), 0)
 
     def _forward_backward(self, batch: Batch) -> float:
         """One gradient evaluation: logits without a graph (chunked, fused), the loss and ∂L/∂f on the
