@@ -272,6 +272,6 @@ def plot_progress_measures(rows: Sequence[dict], path: str | Path) -> tuple[Path
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("cross-entropy")
-    ax.set_title("Progress measures (key frequencies of the final embedding)")
+    ax.set_title("Progress measures\n(restricted / excluded: key frequencies of the final embedding)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
     return _save(fig, path)
