@@ -218,21 +218,25 @@ class PolyNet(nn.Module):
         side has N rows: nothing saved."""
         if self.activation != "poly" or self.degree < 2:
             return False
-        n_suffix = self.vocab_size ** (self.n_inputs - max(1, self.n_inputs // 2))
+        n_suffix = self.vocab_size ** (self.n_inputs - self._binomial_split())
         return (n_suffix >= 3 * (self.degree - 1) * self.n_classes
                 and self.vocab_size ** self.n_inputs * self.width >= 1 << 20)
 
+    def _binomial_split(self) -> int:
+        """L = ⌊k/2⌋ prefix inputs (at least 1)."""
+        return max(1, self.n_inputs // 2)
+
     def _binomial_tables(self) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(L, P (p^L, m), S (p^{k−L}, m), B (p^{k−L}, (d−1)m) with B[s, (r,i)] = C(d,r) S_si^{d−r})."""
-        split = max(1, self.n_inputs // 2)
+        split = self._binomial_split()
         prefix, suffix = self._population_tables(split)
         d = self.degree
         B = torch.cat([math.comb(d, r) * suffix ** (d - r) for r in range(1, d)], dim=1)
         return split, prefix, suffix, B
 
-    def _prefix_powers(self, prefix: torch.Tensor, start: int = 1) -> torch.Tensor:
-        """(b, d−1, m): P^r for r = start..start+d−2."""
-        return torch.stack([prefix ** r for r in range(start, start + self.degree - 1)], dim=1)
+    def _prefix_powers(self, prefix: torch.Tensor) -> torch.Tensor:
+        """(b, d, m): P^r for r = 0..d−1."""
+        return torch.stack([prefix ** r for r in range(self.degree)], dim=1)
 
     def _prefix_products(self, powers: torch.Tensor) -> torch.Tensor:
         """K[(a,c), (r,i)] = P_ai^r w_ic from powers (b, d−1, m): shape (b·p, (d−1)m)."""
@@ -253,7 +257,7 @@ class PolyNet(nn.Module):
         edge_p = prefix**d @ w                                               # r = d: (P^d w)[a, c]
         out = torch.empty(n_prefix, n_suffix, p, dtype=w.dtype, device=w.device)
         for blk in self._prefix_blocks(n_prefix, n_suffix, budget_rows):
-            powers = self._prefix_powers(prefix[blk])                        # (b, d−1, m)
+            powers = self._prefix_powers(prefix[blk])[:, 1:]                 # P^r, r = 1..d−1
             middle = (self._prefix_products(powers) @ B.T).view(-1, p, n_suffix).transpose(1, 2)         # (b, n_suffix, p)
             torch.add(middle, edge_s, out=out[blk]).add_(edge_p[blk, None, :])
         return out.view(-1, p)
@@ -274,10 +278,11 @@ class PolyNet(nn.Module):
         for blk in self._prefix_blocks(n_prefix, n_suffix, budget_rows):
             Gt = G[blk].transpose(1, 2).reshape(-1, n_suffix)                # (b·p, n_suffix), rows (a, c)
             H = (Gt @ B).view(-1, p, d - 1, m)                               # C(d,r) Σ_s G[a,s,c] S_si^{d−r}
-            powers = self._prefix_powers(prefix[blk])                        # P^r, r = 1..d−1
+            all_powers = self._prefix_powers(prefix[blk])                    # P^r, r = 0..d−1
+            powers = all_powers[:, 1:]                                       # r = 1..d−1
             g_w += (H * powers[:, None]).sum(dim=(0, 2)).T                   # Σ_(a,r) P_ai^r H[(a,c), (r,i)]
             Q = (H * w.T[None, :, None]).sum(dim=1)                          # Σ_c w_ic H[(a,c), (r,i)]
-            g_prefix[blk] += (ranks * self._prefix_powers(prefix[blk], start=0) * Q).sum(1)
+            g_prefix[blk] += (ranks * all_powers[:, :-1] * Q).sum(1)         # Σ_r r P^{r−1} Q_r
             J += Gt.T @ self._prefix_products(powers)
         for r in range(1, d):   # ∂/∂S of C(d,r) P^r S^{d−r} w: (d − r) C(d,r) S^{d−r−1} · J_r
             g_suffix += (d - r) * math.comb(d, r) * suffix.pow(d - r - 1) * J[:, (r - 1) * m:r * m]
