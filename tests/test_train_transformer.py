@@ -156,3 +156,15 @@ def test_same_seed_same_result_across_processes():
     losses = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
               for _ in range(3)]
     assert len(set(losses)) == 1, losses
+
+
+def test_nanda_layout_trains_and_analyzes(tmp_path):
+    """op_token=False ([a, b, =], the nanda-grok preset's layout) runs through training, resume and analysis."""
+    assert PRESETS["nanda-grok"]["op_token"] is False
+    cfg = resolve_config(steps=120, op_token=False, **TINY)
+    res = train(cfg, tmp_path / "run", progress=False)
+    assert res["train_accuracy"] >= 0.9
+    _, model, _ = load_run(tmp_path / "run")
+    assert (model.cfg.n_ctx, model.cfg.vocab) == (3, 8) and model.W_pos.shape[0] == 3
+    s = analyze_run(tmp_path / "run")
+    assert 0 < s["head_power_median"] <= 1 and s["progress"][-1]["train_loss"] < s["progress"][0]["train_loss"]

@@ -44,6 +44,18 @@ def test_tokenize_layout():
     assert tokenize_modadd(torch.tensor([[3, 1]]), 7).tolist() == [[3, 7, 1, 8]]
 
 
+def test_tokenize_without_op_tokens():
+    x = ModularAddition(5, 3).inputs()
+    t = tokenize_modadd(x, 5, op_token=False)
+    assert t.shape == (125, 4) and torch.equal(t[:, :3], x) and (t[:, 3] == 5).all()
+    assert tokenize_modadd(torch.tensor([[3, 1]]), 7, op_token=False).tolist() == [[3, 1, 7]]
+    cfg = TransformerConfig.for_modadd(7, 2, op_token=False)
+    assert (cfg.vocab, cfg.n_ctx, cfg.n_classes) == (8, 3, 7)
+    model = Transformer(cfg)
+    assert model.tokenize(torch.tensor([[3, 1]])).tolist() == [[3, 1, 7]]
+    assert small().tokenize(torch.tensor([[3, 1, 2]])).tolist() == [[3, 5, 1, 5, 2, 6]]
+
+
 @pytest.mark.parametrize("kw", CONFIGS)
 def test_cache_has_every_site_with_right_shape(kw):
     model = small(**kw)
@@ -73,11 +85,12 @@ def test_cache_has_every_site_with_right_shape(kw):
         torch.testing.assert_close(cache[b + "resid_post"], cache[b + "resid_mid"])
 
 
-@pytest.mark.parametrize("kw", CONFIGS + [dict(n_layers=3, d_mlp=24, layer_norm=True)])
+@pytest.mark.parametrize("kw", CONFIGS + [dict(n_layers=3, d_mlp=24, layer_norm=True),
+                                      dict(n_layers=2, d_mlp=24, op_token=False)])
 def test_fast_forward_is_the_full_pass(kw):
     """forward (last-position queries, block-0 lookup tables) = the recorded full pass, values and gradients."""
     model = small(**kw).double()
-    tokens = tokenize_modadd(ModularAddition(5, 3).inputs(), 5)
+    tokens = model.tokenize(ModularAddition(5, 3).inputs())
     full = model._forward(tokens, lambda name, t: None)
     fast = model(tokens)
     torch.testing.assert_close(fast, full, rtol=1e-12, atol=1e-12)

@@ -64,6 +64,7 @@ class TrainConfig:
     d_head: int = 32
     d_mlp: int = 512                     # 0 = attention-only
     layer_norm: bool = False
+    op_token: bool = True                # tokens [a_1, op, .., a_k, =]; False: [a_1, .., a_k, =] (Nanda et al.)
     # optimization
     recipe: str = "fast"
     objective: str = "softmin"           # softmin (smoothed normalized margin) or ce (cross-entropy)
@@ -130,7 +131,7 @@ PRESETS: dict[str, dict] = {
     "li-nn-k5": dict(recipe="li", p=23, k=5, width=5632),
     "nanda-grok": dict(recipe="tf", model="transformer", p=113, k=2, n_layers=1, n_heads=4, d_model=128,
                        d_head=32, d_mlp=512, train_fraction=0.3, weight_decay=1.0, lr=1e-3, batch_size=None,
-                       steps=25000, n_evals=100),
+                       steps=25000, n_evals=100, op_token=False),  # Nanda et al.'s [a, b, =] tokens
     "li-tf-k3": dict(_LI_TF, p=61, k=3),
     "li-tf-k4": dict(_LI_TF, p=31, k=4),
     "li-tf-k5": dict(_LI_TF, p=17, k=5),

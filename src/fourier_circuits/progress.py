@@ -58,7 +58,7 @@ from torch import nn
 from .fourier import merged_power
 from .models import PolyNet
 from .tasks import ModularAddition
-from .transformer import Transformer, tokenize_modadd
+from .transformer import Transformer
 
 BASES = ("diagonal", "per_class")
 
@@ -276,7 +276,7 @@ def cross_entropy64(logits: torch.Tensor, labels: torch.Tensor, subset: torch.Te
 def population_logits(model: nn.Module, task: ModularAddition, batch_size: int = 16384) -> torch.Tensor:
     """Logits of the whole population (p^k, p), float64 on the CPU, rows in `task.inputs()` order.
 
-    A Transformer is fed `tokenize_modadd(inputs, p)`; any other module (e.g. PolyNet) the raw (N, k) inputs.
+    A Transformer is fed its own tokens (`Transformer.tokenize`); any other module (e.g. PolyNet) the raw (N, k) inputs.
     """
     device = _model_device(model)
     inputs = task.inputs(device)
@@ -287,7 +287,7 @@ def population_logits(model: nn.Module, task: ModularAddition, batch_size: int =
         for start in range(0, inputs.shape[0], batch_size):
             x = inputs[start : start + batch_size]
             if isinstance(model, Transformer):
-                x = tokenize_modadd(x, task.p)
+                x = model.tokenize(x)
             out.append(model(x).detach().to(torch.float64).cpu())
     finally:
         model.train(was_training)

@@ -68,7 +68,7 @@ def transformer_config(cfg: TrainConfig) -> TransformerConfig:
     return TransformerConfig.for_modadd(cfg.p, cfg.k, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
                                         d_model=cfg.d_model, d_head=cfg.d_head, d_mlp=cfg.d_mlp,
                                         layer_norm=cfg.layer_norm, init_std=cfg.init_scale / math.sqrt(cfg.d_model),
-                                        seed=cfg.seed)
+                                        seed=cfg.seed, op_token=cfg.op_token)
 
 
 def build_model(cfg: TrainConfig, device: torch.device) -> PolyNet | ParityNet | Transformer:
@@ -150,7 +150,7 @@ class Trainer:
         inputs, labels = self.task.inputs(self.device), self.task.labels(self.device)
         self.is_transformer = cfg.model == "transformer"
         if self.is_transformer:
-            inputs = tokenize_modadd(inputs, self.task.p)  # once: batches are rows of the token table
+            inputs = tokenize_modadd(inputs, self.task.p, cfg.op_token)  # once: batches are rows of the token table
             # multithreaded CPU autograd of the transformer (embedding backward) sums in a varying order:
             # without this, the same seed gave train losses 6.6e-4, 7.9e-4, 6.4e-4 in three processes
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -220,7 +220,9 @@ class Trainer:
     def _objective(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Loss as a function of the logits f(θ, x) (a leaf) and, through norms, of θ."""
         if self.cfg.objective == "ce":
-            return torch.nn.functional.cross_entropy(logits, y) + self._regularizer()
+            # float64 log-softmax, as in Nanda et al.'s grokking code: in float32 a row's loss and its gradient
+            # 1 − softmax_y round to 0 once that loss is below ~1e-7
+            return torch.nn.functional.cross_entropy(logits.double(), y) + self._regularizer()
         norm = l2nu_norm_pow(self.model)                           # ‖θ‖^ν, with its gradient
         # RMS of F = f/‖θ‖^ν; float64: on the unit sphere f can be ~1e-20 (z^5), whose squares underflow float32
         rms = float(torch.linalg.vector_norm(logits.detach(), dtype=torch.float64)) / (

@@ -4,7 +4,12 @@ Tokenization (THEORY.md §2, the standard grokking layout): the tuple (a_1, .., 
 
     [a_1, op, a_2, op, .., op, a_k, =]      number tokens 0..p-1,  op = p,  eq = p+1   (vocab p+2)
 
-and the model reads out p class logits at the last ('=') position.
+or, with `op_token=False` (Nanda et al.'s layout for k = 2), the k+1 tokens
+
+    [a_1, a_2, .., a_k, =]                  number tokens 0..p-1,  eq = p              (vocab p+1)
+
+and the model reads out p class logits at the last ('=') position. `Transformer.tokenize` applies the
+layout of the model's config.
 
 Architecture (nanoGPT / TransformerLens-like, attention-only when d_mlp = 0):
 
@@ -63,14 +68,18 @@ def _no_record(name: str, t: torch.Tensor) -> None:
     pass
 
 
-def tokenize_modadd(inputs: torch.Tensor, p: int) -> torch.Tensor:
-    """(N, k) tuples in 0..p-1 -> (N, 2k) tokens [a_1, op, a_2, op, .., a_k, =], op = p, eq = p+1.
+def tokenize_modadd(inputs: torch.Tensor, p: int, op_token: bool = True) -> torch.Tensor:
+    """(N, k) tuples in 0..p-1 -> tokens ending in '='.
 
-    Position 2j holds a_{j+1} (j = 0..k-1), odd positions 1, 3, .., 2k-3 hold op, position 2k-1 holds '='.
+    op_token=True: (N, 2k) tokens [a_1, op, a_2, op, .., a_k, =], op = p, eq = p+1; position 2j holds
+    a_{j+1} (j = 0..k-1), odd positions 1, 3, .., 2k-3 hold op, position 2k-1 holds '='.
+    op_token=False: (N, k+1) tokens [a_1, .., a_k, =], eq = p; position j holds a_{j+1}.
     """
     if inputs.ndim != 2:
         raise ValueError(f"inputs must have shape (N, k), got {tuple(inputs.shape)}")
     n, k = inputs.shape
+    if not op_token:
+        return torch.cat([inputs.long(), torch.full((n, 1), p, dtype=torch.long, device=inputs.device)], dim=1)
     tokens = torch.full((n, 2 * k), p, dtype=torch.long, device=inputs.device)
     tokens[:, 0::2] = inputs.long()
     tokens[:, -1] = p + 1
@@ -79,7 +88,8 @@ def tokenize_modadd(inputs: torch.Tensor, p: int) -> torch.Tensor:
 
 @dataclass
 class TransformerConfig:
-    """Hyperparameters. `for_modadd(p, k)` fills vocab = p+2, n_ctx = 2k, n_classes = p."""
+    """Hyperparameters. `for_modadd(p, k)` fills vocab = p+2, n_ctx = 2k, n_classes = p (with op tokens), or
+    vocab = p+1, n_ctx = k+1 with `op_token=False`."""
 
     vocab: int
     n_ctx: int
@@ -94,6 +104,7 @@ class TransformerConfig:
     mlp_bias: bool = True
     init_std: float | None = None  # None -> 1/sqrt(d_model)
     seed: int = 0
+    op_token: bool = True  # the tokenization `tokenize` applies (see tokenize_modadd)
 
     def __post_init__(self) -> None:
         if self.act not in ("relu", "gelu"):
@@ -105,8 +116,10 @@ class TransformerConfig:
             raise ValueError(f"d_mlp must be >= 0, got {self.d_mlp}")
 
     @classmethod
-    def for_modadd(cls, p: int, k: int = 2, **kwargs) -> "TransformerConfig":
-        return cls(vocab=p + 2, n_ctx=2 * k, n_classes=p, **kwargs)
+    def for_modadd(cls, p: int, k: int = 2, op_token: bool = True, **kwargs) -> "TransformerConfig":
+        if op_token:
+            return cls(vocab=p + 2, n_ctx=2 * k, n_classes=p, op_token=True, **kwargs)
+        return cls(vocab=p + 1, n_ctx=k + 1, n_classes=p, op_token=False, **kwargs)
 
     @property
     def std(self) -> float:
@@ -248,6 +261,10 @@ class Transformer(nn.Module):
 
     def site_names(self) -> list[str]:
         return site_names(self.cfg)
+
+    def tokenize(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(N, k) tuples -> this model's token sequences (`tokenize_modadd` with the config's op_token)."""
+        return tokenize_modadd(inputs, self.cfg.n_classes, self.cfg.op_token)
 
     def _check(self, tokens: torch.Tensor) -> None:
         if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.cfg.n_ctx:
