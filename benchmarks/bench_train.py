@@ -68,7 +68,7 @@ def step_seconds(k: int, p: int, m: int, device: str, repeats: int) -> float:
 
 
 def population_pass(k: int, p: int, m: int) -> str:
-    return "binomial" if PolyNet(p, k, m, p)._binomial() else "chunked"
+    return PolyNet(p, k, m, p).population_pass()
 
 
 def main() -> None:

@@ -52,11 +52,15 @@ def test_seed_determines_init():
     assert torch.equal(f32.embed, net(5, 2, 4, seed=1).embed.float())
 
 
-@pytest.fixture(params=["chunked", "binomial"])
+@pytest.fixture(params=["chunked", "binomial", "polarization"])
 def population_pass(request, monkeypatch):
-    """Run a population test through both passes (the binomial one exists for z^d, d ≥ 2)."""
-    binomial = request.param == "binomial"
-    monkeypatch.setattr(PolyNet, "_binomial", lambda self: binomial and self.activation == "poly" and self.degree >= 2)
+    """Run a population test through each pass where it exists (binomial: z^d, d ≥ 2; polarization: z^k)."""
+    def chosen(self: PolyNet) -> str:
+        poly = self.activation == "poly"
+        if request.param == "polarization" and poly and self.degree == self.n_inputs:
+            return "polarization"
+        return "binomial" if request.param == "binomial" and poly and self.degree >= 2 else "chunked"
+    monkeypatch.setattr(PolyNet, "population_pass", chosen)
     return request.param
 
 
@@ -103,7 +107,7 @@ def fused_grads(model, x, g, budget):
     return grads
 
 
-CASES = [(5, 2, "poly", None), (3, 3, "poly", None), (5, 3, "poly", None), (3, 4, "poly", None),
+CASES = [(5, 2, "poly", None), (3, 3, "poly", None), (5, 3, "poly", None), (3, 4, "poly", None), (3, 5, "poly", None),
          (5, 2, "relu", None), (3, 3, "relu", None), (3, 4, "relu", None),
          (5, 2, "poly", 3), (5, 2, "poly", 1), (3, 3, "poly", 2), (3, 3, "poly", 4), (3, 4, "poly", 2)]
 
@@ -135,15 +139,21 @@ def test_backward_gather_matches_autograd(p, k, act, deg, budget):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-10), (a - b).abs().max()
 
 
-def test_binomial_pass_is_chosen_where_it_pays():
-    """The binomial pass for z^d when n_suffix ≥ 3(d−1)p and p^k·m ≥ 2^20 (measured), the chunked one else."""
-    assert PolyNet(31, 3, 480, 31)._binomial()                            # 1.7× faster
-    assert PolyNet(5, 5, 1024, 5)._binomial()                             # 1.6×
-    assert not PolyNet(71, 2, 500, 71)._binomial()                        # k = 2: 0.6×
-    assert not PolyNet(3, 6, 2048, 3)._binomial()                         # d − 1 = 5× the FLOPs: 0.8×
-    assert not PolyNet(11, 3, 160, 11)._binomial()                        # tiny: 0.8×
-    assert not PolyNet(31, 3, 480, 31, activation="relu")._binomial()
-    assert not PolyNet(31, 3, 480, 31, degree=1)._binomial()
+def test_population_pass_is_chosen_where_it_pays():
+    """Measured on 2 CPU cores: polarization for z^k, k ≥ 3, when 5 Σ_S p^|S| ≤ p^k; else binomial for z^d
+    when n_suffix ≥ 3(d−1)p and p^k·m ≥ 2^20; else chunked."""
+    def chosen(p, k, m, **kw):
+        return PolyNet(p, k, m, p, **kw).population_pass()
+    assert chosen(31, 3, 480) == "polarization"                           # 1.6× faster than binomial
+    assert chosen(23, 3, 352) == "polarization"                           # 1.6×
+    assert chosen(13, 4, 768) == "binomial"                               # the g_S are 35% of the rows
+    assert chosen(5, 5, 1024) == "binomial"                               # 1.6× faster than chunked
+    assert chosen(71, 2, 500) == "chunked"                                # k = 2: polarization 0.3×, binomial 0.3×
+    assert chosen(3, 6, 2048) == "chunked"                                # d − 1 = 5× the FLOPs: 0.8×
+    assert chosen(11, 3, 160) == "chunked"                                # tiny
+    assert chosen(31, 3, 480, degree=2) == "binomial"                     # d ≠ k: no polarization
+    assert chosen(31, 3, 480, activation="relu") == "chunked"
+    assert chosen(31, 3, 480, degree=1) == "chunked"
 
 
 def test_population_split_choices():

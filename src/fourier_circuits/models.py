@@ -9,7 +9,9 @@ Storage: `embed[j, a, i]` = u_{i,j}[a]  (shape (k, vocab, m)),  `unembed[i, c]` 
 """
 from __future__ import annotations
 
+import itertools
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -79,14 +81,17 @@ class PolyNet(nn.Module):
         offsets = torch.arange(self.n_inputs, device=x.device) * self.vocab_size
         return nn.functional.embedding_bag(x + offsets, self.embed.reshape(-1, self.width), mode="sum")
 
+    def _table(self, inputs: Sequence[int], product: bool = False) -> torch.Tensor:
+        """(p^|inputs|, m) table over the values of `inputs` (rows lexicographic): Σ_j u_j[a_j], or Π_j."""
+        out = self.embed[inputs[0]]
+        for j in inputs[1:]:
+            e = self.embed[j][None, :, :]
+            out = (out[:, None, :] * e if product else out[:, None, :] + e).reshape(-1, self.width)
+        return out
+
     def _population_tables(self, split: int) -> tuple[torch.Tensor, torch.Tensor]:
         """P[(a_1..a_L)] = Σ_{j<L} u_j[a_j] (p^L, m) and S[(a_{L+1}..a_k)] (p^{k−L}, m), lexicographic."""
-        def table(embeds: torch.Tensor) -> torch.Tensor:
-            out = embeds[0]
-            for e in embeds[1:]:
-                out = (out[:, None, :] + e[None, :, :]).reshape(-1, self.width)
-            return out
-        return table(self.embed[:split]), table(self.embed[split:])
+        return self._table(range(split)), self._table(range(split, self.n_inputs))
 
     def _population_split(self, budget_rows: int) -> int:
         """Smallest prefix length L ≥ 1 whose suffix table fits in budget_rows rows."""
@@ -131,8 +136,8 @@ class PolyNet(nn.Module):
     @torch.no_grad()
     def logits(self, x: torch.Tensor | None, budget_rows: int = 1 << 20) -> torch.Tensor:
         """f(θ, x) for a batch x (N, k), or for the whole population if x is None; no graph."""
-        if x is None and self._binomial():
-            return self._binomial_logits(budget_rows)
+        if x is None and self.population_pass() != "chunked":
+            return getattr(self, f"_{self.population_pass()}_logits")(budget_rows)
         n = self.vocab_size**self.n_inputs if x is None else x.shape[0]
         out = torch.empty(n, self.n_classes, dtype=self.embed.dtype, device=self.embed.device)
         hbuf = None
@@ -151,8 +156,8 @@ class PolyNet(nn.Module):
         Per chunk: ∂L/∂W += σ(z)^T g,  ∂L/∂z = σ'(z) ⊙ (g W^T), routed to the embeddings. For z^d the
         factor d of σ'(z) = d z^{d−1} is applied once at the end (the embedding gradient is linear in it).
         """
-        if x is None and self._binomial():
-            return self._binomial_backward(grad_logits, budget_rows)
+        if x is None and self.population_pass() != "chunked":
+            return getattr(self, f"_{self.population_pass()}_backward")(grad_logits, budget_rows)
         g_embed = torch.zeros_like(self.embed)
         g_unembed = torch.zeros_like(self.unembed)
         g_suffix, bufs = None, None
@@ -194,13 +199,26 @@ class PolyNet(nn.Module):
         for param, grad in ((self.embed, g_embed), (self.unembed, g_unembed)):
             param.grad = grad if param.grad is None else param.grad.add_(grad)
 
-    def _add_table_grad(self, g_embed: torch.Tensor, g_table: torch.Tensor, inputs: range) -> None:
-        """Route ∂L/∂T of a table T[(a_j)_{j ∈ inputs}] = Σ_j u_j[a_j] (lexicographic rows) to those u_j."""
-        n = len(inputs)
-        g_table = g_table.view(*([self.vocab_size] * n), self.width)
+    def _add_table_grad(self, g_embed: torch.Tensor, g_table: torch.Tensor, inputs: Sequence[int],
+                        product: bool = False) -> None:
+        """Route ∂L/∂T of a table T[(a_j)_{j ∈ inputs}] = Σ_j u_j[a_j] (or Π_j u_j[a_j] with `product`;
+        lexicographic rows) to those u_j: ∂u_j = Σ_{other inputs} ∂L/∂T (⊙ Π_{j' ≠ j} u_j' for a product)."""
+        n, p = len(inputs), self.vocab_size
+        g_table = g_table.view(*([p] * n), self.width)
         for axis, j in enumerate(inputs):
             others = tuple(a for a in range(n) if a != axis)
-            g_embed[j] += g_table.sum(dim=others) if others else g_table
+            g = g_table
+            if product and others:
+                rest = self._table([inputs[a] for a in others], product=True)
+                g = g * rest.view(*([p] * axis), 1, *([p] * (n - 1 - axis)), self.width)
+            g_embed[j] += g.sum(dim=others) if others else g
+
+    def population_pass(self) -> str:
+        """The pass `logits(None)` and `backward_from_logits(None, ..)` use on the whole population:
+        'polarization' (z^k with d = k), 'binomial' (z^d where it pays) or 'chunked' (any activation)."""
+        if self._polarization():
+            return "polarization"
+        return "binomial" if self._binomial() else "chunked"
 
     # ------------------------------------------------------------------------------------------------
     # Polynomial activation on the whole population: the binomial expansion. With z = P[a] + S[s]
@@ -289,6 +307,83 @@ class PolyNet(nn.Module):
         g_embed = torch.zeros_like(self.embed)
         self._add_table_grad(g_embed, g_prefix, range(split))
         self._add_table_grad(g_embed, g_suffix, range(split, self.n_inputs))
+        self._accumulate_grads(g_embed, g_w)
+
+    # ------------------------------------------------------------------------------------------------
+    # z^k on the whole population, d = k: the polarization identity
+    #     (x_1 + .. + x_k)^k = k!·x_1⋯x_k − Σ_{∅≠S⊊[k]} (−1)^{k−|S|} (Σ_{j∈S} x_j)^k
+    # splits f into one multilinear term and 2^k − 2 terms that each ignore at least one input:
+    #     f[a, c] = k!·T[a, c] + Σ_S ε_S g_S[a_S, c],        ε_S = (−1)^{k−|S|+1},
+    #     T[a, c] = Σ_i Π_j u_ij[a_j] w_ic,                 g_S[a_S, c] = Σ_i (Σ_{j∈S} u_ij[a_j])^k w_ic.
+    # T is ONE matmul: X[(a_1..a_L), i] = Π_{j≤L} u_ij[a_j] times Y[(a_{L+1}..a_k, c), i] = Π_{j>L} u_ij[a_j] w_ic,
+    # and its (p^L, p^{k−L+1}) result is already f's lexicographic (a, c) layout; the backward is two more.
+    # These are exactly the dense pass's matmul FLOPs, on (p^L, m) and (p^{k−L+1}, m) operands, with no (N, m)
+    # activation. The g_S are small dense nets on p^|S| rows: together Σ_S p^|S| ≈ k/p of the population.
+
+    def _polarization(self) -> bool:
+        """Use the polarization pass? Needs z^k with d = k. Measured on 2 CPU cores it pays for k ≥ 3 when
+        the g_S rows Σ_S p^|S| are at most a fifth of the p^k population rows (k = 3: p ≥ 17); for k = 2 the
+        Y operand has p^2 = N rows and the chunked pass is faster."""
+        k, p = self.n_inputs, self.vocab_size
+        if self.activation != "poly" or self.degree != k or k < 2:
+            return False
+        return k >= 3 and 5 * sum(math.comb(k, size) * p**size for size in range(1, k)) <= p**k
+
+    def _polarization_tables(self) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(L, k!·X (p^L, m), X_B = Π_{j>L} u_j[a_j] (p^{k−L}, m), Y (p^{k−L}·p, m)) with L = ⌈k/2⌉."""
+        k, L = self.n_inputs, (self.n_inputs + 1) // 2
+        X = self._table(range(L), product=True) * math.factorial(k)
+        X_B = self._table(range(L, k), product=True)
+        Y = (X_B[:, None, :] * self.unembed.T[None, :, :]).reshape(-1, self.width)
+        return L, X, X_B, Y
+
+    def _side_terms(self):
+        """(S, ε_S) for the proper non-empty subsets S of the inputs."""
+        k = self.n_inputs
+        for size in range(1, k):
+            for S in itertools.combinations(range(k), size):
+                yield S, (-1) ** (k - size + 1)
+
+    def _polarization_logits(self, budget_rows: int) -> torch.Tensor:
+        k, p, w = self.n_inputs, self.vocab_size, self.unembed
+        _, X, _, Y = self._polarization_tables()
+        out = X @ Y.T                                                          # k!·T, (p^L, p^{k−L}·p)
+        full = out.view(*([p] * k), self.n_classes)
+        # fold each ε_S g_S into the table of the first input S ignores, then k broadcast adds
+        acc = [torch.zeros(*(1 if a == j else p for a in range(k)), self.n_classes, dtype=w.dtype,
+                           device=w.device) for j in range(k)]
+        for S, eps in self._side_terms():
+            g = (self._table(S).pow(k) @ w).mul_(eps)
+            acc[min(set(range(k)) - set(S))] += g.view(*(p if a in S else 1 for a in range(k)), self.n_classes)
+        for a in acc:
+            full += a
+        return out.view(-1, self.n_classes)
+
+    def _polarization_backward(self, grad_logits: torch.Tensor, budget_rows: int) -> None:
+        """∂L/∂θ of f above for G = ∂L/∂f: two matmuls for T, and the small dense backward of each g_S on
+        the marginal G_S[a_S, c] = Σ_{a_j, j ∉ S} G[a, c]."""
+        k, p, m, w = self.n_inputs, self.vocab_size, self.width, self.unembed
+        L, X, X_B, Y = self._polarization_tables()
+        Gm = grad_logits.view(p**L, -1)                                        # rows a_1..a_L, cols (a_{L+1}.., c)
+        g_embed, g_w = torch.zeros_like(self.embed), torch.zeros_like(w)
+        self._add_table_grad(g_embed, (Gm @ Y).mul_(math.factorial(k)), range(L), product=True)
+        dY = (Gm.T @ X).view(-1, self.n_classes, m)                            # ∂L/∂Y
+        g_w += (dY * X_B[:, None, :]).sum(0).T
+        self._add_table_grad(g_embed, (dY * w.T[None, :, :]).sum(1), range(L, k), product=True)
+        marginals = {tuple(range(k)): grad_logits.view(*([p] * k), self.n_classes)}
+
+        def marginal(S: tuple[int, ...]) -> torch.Tensor:                    # G summed over the inputs ∉ S
+            if S not in marginals:
+                j = min(set(range(k)) - set(S))
+                parent = tuple(sorted(S + (j,)))
+                marginals[S] = marginal(parent).sum(dim=parent.index(j))
+            return marginals[S]
+
+        for S, eps in self._side_terms():
+            z, G_S = self._table(S), marginal(S).reshape(-1, self.n_classes)
+            zk1 = z.pow(k - 1)
+            g_w.addmm_((zk1 * z).T, G_S, alpha=eps)
+            self._add_table_grad(g_embed, (G_S @ w.T).mul_(zk1).mul_(eps * k), S)
         self._accumulate_grads(g_embed, g_w)
 
     def neuron_sq_norms(self, dtype: torch.dtype | None = None) -> torch.Tensor:
