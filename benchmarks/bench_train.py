@@ -6,9 +6,9 @@ For each case (k, p, m) it times full-batch steps of the default (fast) recipe o
 Z_p^k: logits, smoothed-margin loss, fused backward, Adam update and projection to the unit sphere.
 FLOPs per step are counted as the three matmuls of a dense implementation, 3 · 2·N·m·p with N = p^k
 (forward h·W, backward hᵀ·g and g·Wᵀ); the elementwise work is not counted. This is model-FLOP
-utilization: it counts the work the network defines, not what an implementation does. (For k ≥ 3 the
-binomial population pass of `PolyNet` does (d − 1)× these FLOPs, as large square matmuls, and forms no
-(N, m) activation; it is faster in wall time, and only the dense count is credited.) The reference is
+utilization: it counts the work the network defines, not what an implementation does. The "pass" column
+is `PolyNet.population_pass()`: the polarization pass does these FLOPs as three matmuls on small operands
+plus small subset nets; the binomial pass does (d − 1)× them; only the dense count is credited. The reference is
 the median throughput of a 4096×4096 fp32 matmul on the same device. Target: ≥ 40% of it on (3, 31, 480).
 """
 from __future__ import annotations
