@@ -55,7 +55,7 @@ def test_seed_determines_init():
 @pytest.fixture(params=["chunked", "binomial", "polarization"])
 def population_pass(request, monkeypatch):
     """Run a population test through each pass where it exists (binomial: z^d, d ≥ 2; polarization: z^k)."""
-    def chosen(self: PolyNet) -> str:
+    def chosen(self: PolyNet, budget_rows: int = 1 << 20) -> str:
         poly = self.activation == "poly"
         if request.param == "polarization" and poly and self.degree == self.n_inputs:
             return "polarization"
@@ -154,6 +154,7 @@ def test_population_pass_is_chosen_where_it_pays():
     assert chosen(31, 3, 480, degree=2) == "binomial"                     # d ≠ k: no polarization
     assert chosen(31, 3, 480, activation="relu") == "chunked"
     assert chosen(31, 3, 480, degree=1) == "chunked"
+    assert PolyNet(31, 3, 480, 31).population_pass(budget_rows=960) == "binomial"   # p^2 rows do not fit
 
 
 def test_population_split_choices():

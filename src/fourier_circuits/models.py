@@ -136,8 +136,9 @@ class PolyNet(nn.Module):
     @torch.no_grad()
     def logits(self, x: torch.Tensor | None, budget_rows: int = 1 << 20) -> torch.Tensor:
         """f(θ, x) for a batch x (N, k), or for the whole population if x is None; no graph."""
-        if x is None and self.population_pass() != "chunked":
-            return getattr(self, f"_{self.population_pass()}_logits")(budget_rows)
+        kind = self.population_pass(budget_rows) if x is None else "chunked"
+        if kind != "chunked":
+            return getattr(self, f"_{kind}_logits")(budget_rows)
         n = self.vocab_size**self.n_inputs if x is None else x.shape[0]
         out = torch.empty(n, self.n_classes, dtype=self.embed.dtype, device=self.embed.device)
         hbuf = None
@@ -156,8 +157,9 @@ class PolyNet(nn.Module):
         Per chunk: ∂L/∂W += σ(z)^T g,  ∂L/∂z = σ'(z) ⊙ (g W^T), routed to the embeddings. For z^d the
         factor d of σ'(z) = d z^{d−1} is applied once at the end (the embedding gradient is linear in it).
         """
-        if x is None and self.population_pass() != "chunked":
-            return getattr(self, f"_{self.population_pass()}_backward")(grad_logits, budget_rows)
+        kind = self.population_pass(budget_rows) if x is None else "chunked"
+        if kind != "chunked":
+            return getattr(self, f"_{kind}_backward")(grad_logits, budget_rows)
         g_embed = torch.zeros_like(self.embed)
         g_unembed = torch.zeros_like(self.unembed)
         g_suffix, bufs = None, None
@@ -213,10 +215,11 @@ class PolyNet(nn.Module):
                 g = g * rest.view(*([p] * axis), 1, *([p] * (n - 1 - axis)), self.width)
             g_embed[j] += g.sum(dim=others) if others else g
 
-    def population_pass(self) -> str:
+    def population_pass(self, budget_rows: int = 1 << 20) -> str:
         """The pass `logits(None)` and `backward_from_logits(None, ..)` use on the whole population:
-        'polarization' (z^k with d = k), 'binomial' (z^d where it pays) or 'chunked' (any activation)."""
-        if self._polarization():
+        'polarization' (z^k with d = k), 'binomial' (z^d where it pays) or 'chunked' (any activation).
+        budget_rows: how many (rows, m) activation rows the memory budget allows (see `logits`)."""
+        if self._polarization(budget_rows):
             return "polarization"
         return "binomial" if self._binomial() else "chunked"
 
@@ -320,12 +323,15 @@ class PolyNet(nn.Module):
     # These are exactly the dense pass's matmul FLOPs, on (p^L, m) and (p^{k−L+1}, m) operands, with no (N, m)
     # activation. The g_S are small dense nets on p^|S| rows: together Σ_S p^|S| ≈ k/p of the population.
 
-    def _polarization(self) -> bool:
+    def _polarization(self, budget_rows: int) -> bool:
         """Use the polarization pass? Needs z^k with d = k. Measured on 2 CPU cores it pays for k ≥ 3 when
         the g_S rows Σ_S p^|S| are at most a fifth of the p^k population rows (k = 3: p ≥ 17); for k = 2 the
-        Y operand has p^2 = N rows and the chunked pass is faster."""
+        Y operand has p^2 = N rows and the chunked pass is faster. Its largest tables, Y (p^{k−L+1} rows) and
+        the g_S with |S| = k − 1, must fit the memory budget."""
         k, p = self.n_inputs, self.vocab_size
         if self.activation != "poly" or self.degree != k or k < 2:
+            return False
+        if p ** max(k - (k + 1) // 2 + 1, k - 1) > budget_rows:
             return False
         return k >= 3 and 5 * sum(math.comb(k, size) * p**size for size in range(1, k)) <= p**k
 
