@@ -329,11 +329,11 @@ class PolyNet(nn.Module):
         Y operand has p^2 = N rows and the chunked pass is faster. Its largest tables, Y (p^{k−L+1} rows) and
         the g_S with |S| = k − 1, must fit the memory budget."""
         k, p = self.n_inputs, self.vocab_size
-        if self.activation != "poly" or self.degree != k or k < 2:
+        if self.activation != "poly" or self.degree != k or k < 3:
             return False
         if p ** max(k - (k + 1) // 2 + 1, k - 1) > budget_rows:
             return False
-        return k >= 3 and 5 * sum(math.comb(k, size) * p**size for size in range(1, k)) <= p**k
+        return 5 * sum(math.comb(k, size) * p**size for size in range(1, k)) <= p**k
 
     def _polarization_tables(self) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(L, k!·X (p^L, m), X_B = Π_{j>L} u_j[a_j] (p^{k−L}, m), Y (p^{k−L}·p, m)) with L = ⌈k/2⌉."""

@@ -264,8 +264,8 @@ class Trainer:
         return (s / tau) * (float(top) + math.log(Z)), grad
 
     def _forward_backward(self, batch: Batch) -> float:
-        """One gradient evaluation: logits without a graph (chunked, fused), the loss and ∂L/∂f on the
-        (N, classes) logits with autograd, then ∂L/∂θ by the model's fused chunked backward."""
+        """One gradient evaluation: logits without a graph (the model's fused pass), the loss and ∂L/∂f on the
+        (N, classes) logits (by hand for softmin, by autograd otherwise), then ∂L/∂θ by the fused backward."""
         if not hasattr(self.model, "backward_from_logits"):        # plain autograd (ParityNet, Transformer)
             loss = self._objective(self.model(batch.x), batch.y)
             loss.backward()
