@@ -102,6 +102,30 @@ def test_fast_forward_is_the_full_pass(kw):
     assert any(float(g.abs().max()) > 0 for g in g_full)
 
 
+def test_one_layer_forward_matches_a_written_out_reference():
+    """The [a, b, =] one-layer model (no LayerNorm, ReLU MLP with biases, no attention biases, as in Nanda et al.)
+    written out as plain einsums, masking with tril(S) − 1e10·(1 − mask) before the 1/√d_head scaling as their
+    code does: same logits on our weights. Guards the grokking comparison against a silent architecture change."""
+    p, e = 11, 8
+    model = Transformer(TransformerConfig.for_modadd(p, 2, op_token=False, n_heads=2, d_model=16, d_head=e,
+                                                     d_mlp=32, seed=5)).double()
+    b = model.blocks[0]
+    with torch.no_grad():  # non-zero biases so that they are exercised
+        b.b_in.normal_(generator=torch.Generator().manual_seed(1)), b.b_out.normal_(generator=torch.Generator().manual_seed(2))
+    tokens = model.tokenize(ModularAddition(p, 2).inputs())
+    r = model.W_E[tokens] + model.W_pos[None]
+    q, k, v = (torch.einsum("bpd,hde->bhpe", r, W) for W in (b.W_Q, b.W_K, b.W_V))
+    scores = torch.einsum("bhqe,bhpe->bhqp", q, k)
+    mask = torch.tril(torch.ones(3, 3, dtype=torch.float64))
+    pattern = torch.softmax((torch.tril(scores) - 1e10 * (1 - mask)) / e ** 0.5, dim=-1)
+    r = r + torch.einsum("bhqp,bhpe,hed->bqd", pattern, v, b.W_O)
+    r = r + F.relu(r @ b.W_in + b.b_in) @ b.W_out + b.b_out
+    reference = r[:, -1] @ model.W_U
+    torch.testing.assert_close(model(tokens), reference, rtol=1e-12, atol=1e-12)
+    logits, _ = model.run_with_cache(tokens)
+    torch.testing.assert_close(logits, reference, rtol=1e-12, atol=1e-12)
+
+
 def test_cache_subset_and_unknown_name():
     model = small()
     tokens = tokenize_modadd(ModularAddition(5, 3).inputs()[:4], 5)
