@@ -8,8 +8,8 @@ What it copies from their published training code (progress-measures-paper, tran
 - full batch on a random 30% of the p² pairs, cross-entropy on float64 log-softmax.
 
 It logs train / test loss and test accuracy every `--every` steps to a jsonl file and prints the step where
-the test loss first falls to ≤ 1/100 of its peak (the `collapse_step` of `analyze`) and where test accuracy
-first reaches 0.99.
+the test loss first falls to ≤ 1/100 of its peak and where test accuracy first reaches 0.99 (the
+`test_loss_collapse_step` and `test_acc_step` of `analyze`, computed by the same functions).
 
     python experiments/nanda_reference.py --seed 0 --steps 9000 --out nanda_ref_s0.jsonl
 """
@@ -23,7 +23,9 @@ import time
 import torch
 from torch.nn.functional import cross_entropy
 
-from fourier_circuits.transformer import Transformer, TransformerConfig
+from fourier_circuits.analysis import first_step_at, test_loss_collapse_step
+from fourier_circuits.tasks import ModularAddition
+from fourier_circuits.transformer import Transformer, TransformerConfig, tokenize_modadd
 
 
 def main() -> None:
@@ -43,8 +45,8 @@ def main() -> None:
     model = Transformer(cfg)
     with torch.no_grad():  # their unembedding scale 1/sqrt(d_vocab) instead of our 1/sqrt(d_model)
         model.W_U.mul_(math.sqrt(cfg.d_model / cfg.n_classes))
-    a, b = (t.reshape(-1) for t in torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij"))
-    tokens, labels = torch.stack([a, b, torch.full_like(a, p)], 1), (a + b) % p
+    task = ModularAddition(p, 2)
+    tokens, labels = tokenize_modadd(task.inputs(), p, op_token=False), task.labels()
     perm = torch.randperm(p * p, generator=torch.Generator().manual_seed(1000 + args.seed))
     train, test = perm[: int(0.3 * p * p)], perm[int(0.3 * p * p):]
 
@@ -67,10 +69,8 @@ def main() -> None:
             loss.backward()
             opt.step()
             sched.step()
-    peak = max(range(len(rows)), key=lambda i: rows[i]["test_loss"])
-    collapse = next((r["step"] for r in rows[peak:] if r["test_loss"] <= rows[peak]["test_loss"] / 100), None)
-    acc = next((r["step"] for r in rows if r["test_accuracy"] >= 0.99), None)
-    print(json.dumps(dict(seed=args.seed, collapse_step=collapse, test_acc_step=acc,
+    print(json.dumps(dict(seed=args.seed, collapse_step=test_loss_collapse_step(rows),
+                          test_acc_step=first_step_at(rows, "test_accuracy"),
                           seconds=round(time.perf_counter() - start, 1))))
 
 
