@@ -20,8 +20,8 @@ import time
 
 import torch
 
-from fourier_circuits.config import resolve_config
-from fourier_circuits.train import Trainer
+from fourier_circuits.training.config import resolve_config
+from fourier_circuits.training.trainer import Trainer
 
 CASES = [(2, 71, 500), (3, 31, 480), (4, 13, 768)]
 

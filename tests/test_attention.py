@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fourier_circuits.attention import (
+from fourier_circuits.analysis.attention import (
     all_heads_qk,
     canonical_pair,
     frequency_pairs,
@@ -20,7 +20,7 @@ from fourier_circuits.attention import (
     power_spectrum_2d,
     token_space_qk,
 )
-from fourier_circuits.transformer import Transformer, TransformerConfig, tokenize_modadd
+from fourier_circuits.models.transformer import Transformer, TransformerConfig, tokenize_modadd
 
 
 def cos2d(p: int, u: int, v: int, phi: float = 0.0, amp: float = 1.0) -> torch.Tensor:

@@ -7,9 +7,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from fourier_circuits import runstore
+from fourier_circuits.runs import store as runstore
 from fourier_circuits.cli import main
-from fourier_circuits.theory import gamma_star_modadd
+from fourier_circuits.theory.modadd import gamma_star_modadd
 
 
 def invoke(args, env=None):

@@ -1,7 +1,7 @@
 """Config resolution: defaults < recipe < preset < file < overrides; every bad value raises ConfigError."""
 import pytest
 
-from fourier_circuits.config import (
+from fourier_circuits.training.config import (
     PRESETS, RECIPES, ConfigError, TrainConfig, load_config_file, resolve_config, validate,
 )
 

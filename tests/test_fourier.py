@@ -6,9 +6,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from fourier_circuits import fourier as F
-from fourier_circuits.models import PolyNet
-from fourier_circuits.theory import construct_modadd
+from fourier_circuits.analysis import fourier as F
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.theory.modadd import construct_modadd
 
 ODD = st.sampled_from([3, 5, 7, 11, 13, 23, 31, 59, 97, 113])
 

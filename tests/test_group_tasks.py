@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from fourier_circuits.group_tasks import GroupComposition, SparseParity, choose_support
-from fourier_circuits.groups import parse_group
-from fourier_circuits.tasks import TaskError
+from fourier_circuits.tasks.group import GroupComposition, SparseParity, choose_support
+from fourier_circuits.algebra.groups import parse_group
+from fourier_circuits.tasks.modadd import TaskError
 
 
 @pytest.mark.parametrize("spec", ["S3", "D5", "C2xC2", "S4"])

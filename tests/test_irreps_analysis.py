@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from fourier_circuits.group_tasks import GroupComposition, SparseParity
-from fourier_circuits.irreps_analysis import analyze_group_net, analyze_parity_net, neuron_irrep_spectrum
-from fourier_circuits.models import PolyNet
-from fourier_circuits.parity_model import ParityNet
-from fourier_circuits.representations import irreps
-from fourier_circuits.theory_groups import construct_group, construct_parity
+from fourier_circuits.tasks.group import GroupComposition, SparseParity
+from fourier_circuits.analysis.irreps import analyze_group_net, analyze_parity_net, neuron_irrep_spectrum
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.models.parity import ParityNet
+from fourier_circuits.algebra.representations import irreps
+from fourier_circuits.theory.groups import construct_group, construct_parity
 
 
 @pytest.mark.parametrize("spec", ["S4", "S5", "D5", "C2xC2"])

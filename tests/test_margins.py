@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from fourier_circuits.margins import (
+from fourier_circuits.models.margins import (
     chunk_rows, class_weighted_margins, evaluate_margins, l2nu_norm, l2nu_norm_pow, normalized_margin,
     point_margins,
 )
-from fourier_circuits.models import PolyNet
-from fourier_circuits.tasks import ModularAddition
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.tasks.modadd import ModularAddition
 
 
 def hand_norm(model, nu):
@@ -167,7 +167,7 @@ def test_chunked_equals_unchunked(k):
 
 
 def test_perfect_classifier_margin_positive_and_accuracy_one():
-    from fourier_circuits.theory import construct_modadd
+    from fourier_circuits.theory.modadd import construct_modadd
     task = ModularAddition(5, 2)
     res = evaluate_margins(construct_modadd(5, 2), task.inputs(), task.labels())
     assert res["accuracy"] == 1.0 and res["margin"] > 0

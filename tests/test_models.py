@@ -4,8 +4,8 @@ import itertools
 import pytest
 import torch
 
-from fourier_circuits.models import PolyNet
-from fourier_circuits.tasks import ModularAddition
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.tasks.modadd import ModularAddition
 
 
 def net(p, k, m, activation="poly", degree=None, seed=0, dtype=torch.float64):

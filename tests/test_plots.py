@@ -1,9 +1,10 @@
 """Each plot function writes non-empty PNG and SVG files."""
 import numpy as np
 
-from fourier_circuits import fourier as F, plots as P
-from fourier_circuits.models import PolyNet
-from fourier_circuits.theory import construct_modadd, gamma_star_modadd
+from fourier_circuits.analysis import fourier as F
+from fourier_circuits.analysis import plots as P
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
 
 
 def check(paths, tmp_path, name):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from fourier_circuits.progress import (
+from fourier_circuits.analysis.progress_measures import (
     decompose_logits,
     embedding_key_frequencies,
     excluded_loss,
@@ -17,8 +17,8 @@ from fourier_circuits.progress import (
     progress_measures,
     restricted_loss,
 )
-from fourier_circuits.tasks import ModularAddition, train_test_split
-from fourier_circuits.transformer import Transformer, TransformerConfig
+from fourier_circuits.tasks.modadd import ModularAddition, train_test_split
+from fourier_circuits.models.transformer import Transformer, TransformerConfig
 
 
 def fourier_logits(task: ModularAddition, freqs, amps, phases=None) -> torch.Tensor:

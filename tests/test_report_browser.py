@@ -23,7 +23,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fourier_circuits.report import Claim, RecipeReport, write_report
+from fourier_circuits.reproduce.report import Claim, RecipeReport, write_report
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -165,7 +165,7 @@ def test_ci_report_renders_in_chromium(tmp_path: Path) -> None:
     in headless Chromium: every image loads and every claim of summary.json has its row."""
     from click.testing import CliRunner
     from fourier_circuits.cli import main
-    from fourier_circuits.recipes import FIGURE_RECIPES
+    from fourier_circuits.reproduce.figures import FIGURE_RECIPES
     find_chromium() or pytest.skip("no chromium binary (apt-get install -y chromium)")
     out = tmp_path / "report"
     result = CliRunner().invoke(main, ["reproduce", "--scale", "ci", "--runs", str(tmp_path / "runs"),

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fourier_circuits.groups import parse_group
-from fourier_circuits.representations import (
+from fourier_circuits.algebra.groups import parse_group
+from fourier_circuits.algebra.representations import (
     character_condition, character_table, irreps, real_irreps_all_real, validate_irreps,
 )
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fourier_circuits import recipes
+from fourier_circuits.reproduce import figures as recipes
 from fourier_circuits.cli import main
-from fourier_circuits.config import ConfigError
-from fourier_circuits.reproduce import reproduce
+from fourier_circuits.training.config import ConfigError
+from fourier_circuits.reproduce.runner import reproduce
 
 
 def _result_mtimes(root: Path) -> dict[str, float]:

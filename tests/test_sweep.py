@@ -8,11 +8,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from fourier_circuits import sweep
+from fourier_circuits.runs import sweep
 from fourier_circuits.cli import main
-from fourier_circuits.config import ConfigError
-from fourier_circuits.sweep import aggregate, expand_grid, load_sweep_spec, plot_sweep, run_configs
-from fourier_circuits.train import DivergedError, Trainer
+from fourier_circuits.training.config import ConfigError
+from fourier_circuits.runs.sweep import aggregate, expand_grid, load_sweep_spec, plot_sweep, run_configs
+from fourier_circuits.training.trainer import DivergedError, Trainer
 
 BASE = {"p": 5, "k": 2, "steps": 80}
 GRID = {"width": [8, 12, 16, 20]}

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from fourier_circuits.group_tasks import GroupComposition, SparseParity
-from fourier_circuits.margins import normalized_margin
-from fourier_circuits.parity_model import normalized_margin_parity
-from fourier_circuits.tasks import TaskError
-from fourier_circuits.theory_groups import (
+from fourier_circuits.tasks.group import GroupComposition, SparseParity
+from fourier_circuits.models.margins import normalized_margin
+from fourier_circuits.models.parity import normalized_margin_parity
+from fourier_circuits.tasks.modadd import TaskError
+from fourier_circuits.theory.groups import (
     construct_group, construct_parity, construction_logits_group, gamma_star_parity, theory_group, theory_parity,
 )
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from fourier_circuits import runstore
-from fourier_circuits.config import resolve_config
-from fourier_circuits.margins import evaluate_margins, l2nu_norm
-from fourier_circuits.tasks import ModularAddition
-from fourier_circuits.theory import gamma_star_modadd
-from fourier_circuits.train import (
+from fourier_circuits.runs import store as runstore
+from fourier_circuits.training.config import resolve_config
+from fourier_circuits.models.margins import evaluate_margins, l2nu_norm
+from fourier_circuits.tasks.modadd import ModularAddition
+from fourier_circuits.theory.modadd import gamma_star_modadd
+from fourier_circuits.training.trainer import (
     DivergedError, Trainer, checkpoint_steps, default_run_name, learning_rate, load_run, log_spaced_steps,
     prepare_run_dir, temperature, train,
 )

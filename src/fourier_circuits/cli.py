@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from . import runstore
-from .config import PRESETS, RECIPES, ConfigError, resolve_config
-from .tasks import TaskError
+from fourier_circuits.runs import store as runstore
+from fourier_circuits.training.config import PRESETS, RECIPES, ConfigError, resolve_config
+from fourier_circuits.errors import TaskError
 
 EXIT_BAD_INPUT = 2
 
@@ -66,9 +66,9 @@ def task_options(fn):
 @reports_errors
 def theory(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool) -> None:
     """Closed-form maximum normalized margin γ* and the width bound (or why the formula does not apply)."""
-    from .tasks import make_task
-    from .theory import theory_modadd
-    from .theory_groups import theory_group, theory_parity
+    from fourier_circuits.tasks.modadd import make_task
+    from fourier_circuits.theory.modadd import theory_modadd
+    from fourier_circuits.theory.groups import theory_group, theory_parity
     make_task(task, p=p, k=k, group=group, n=n)  # validates the input
     if task == "modadd":
         emit(theory_modadd(p, k), as_json)
@@ -84,10 +84,10 @@ def theory(task: str, p: int | None, k: int, group: str | None, n: int | None, a
 def construct(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool) -> None:
     """Build the explicit max-margin network (THEORY.md §6) and measure its normalized margin (float64)."""
     import torch
-    from .margins import normalized_margin
-    from .tasks import make_task
-    from .theory import construct_modadd, gamma_star_modadd
-    from .theory_groups import construct_group, construct_parity, gamma_star_parity, theory_group
+    from fourier_circuits.models.margins import normalized_margin
+    from fourier_circuits.tasks.modadd import make_task
+    from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
+    from fourier_circuits.theory.groups import construct_group, construct_parity, gamma_star_parity, theory_group
     t = make_task(task, p=p, k=k, group=group, n=n)
     if task == "modadd":
         model, gs, inputs, where = construct_modadd(p, k), gamma_star_modadd(p, k), t.inputs(), {"p": p, "k": k}
@@ -110,8 +110,8 @@ def construct(task: str, p: int | None, k: int, group: str | None, n: int | None
 @reports_errors
 def groups(spec: str, as_json: bool) -> None:
     """A finite group's order, conjugacy classes, real irreps (dimension, type) and character table."""
-    from .groups import parse_group
-    from .representations import character_table, irreps
+    from fourier_circuits.algebra.groups import parse_group
+    from fourier_circuits.algebra.representations import character_table, irreps
     g = parse_group(spec)
     table = character_table(g)
     reps = irreps(g)
@@ -197,7 +197,7 @@ def train_command(fn):
 @reports_errors
 def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrides) -> None:
     """Train a network; rerunning the same command resumes it (or returns its finished result)."""
-    from .train import DivergedError, default_run_name, train as run_training
+    from fourier_circuits.training.trainer import DivergedError, default_run_name, train as run_training
     values = {**overrides, **_parse_set(sets)}
     cfg = resolve_config(preset=preset, config_file=config_file, **values)
     root = runstore.runs_root(runs_dir)
@@ -218,7 +218,7 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
 @reports_errors
 def analyze(run_dir: str, plots: bool, as_json: bool) -> None:
     """Fourier analysis of a trained run: per-neuron max power, dominant frequencies, coverage, phases."""
-    from .analysis import analyze_run
+    from fourier_circuits.runs.analyze import analyze_run
     summary = analyze_run(run_dir, plots=plots)
     if summary.get("model") == "transformer":
         keys = ("head_power_median", "head_power_median_init", "key_frequencies", "train_acc_step", "test_acc_step")
@@ -257,11 +257,11 @@ def demo(out: str, as_json: bool) -> None:
     """Quick reproduction on the embedded defaults (about a minute on 2 CPU cores): γ*, the explicit
     construction, the fast recipe on quadratic (p=23, m=88) and cubic (p=11, k=3, m=160) nets, their
     Fourier analysis and figures."""
-    from .analysis import analyze_run
-    from .margins import normalized_margin
-    from .tasks import ModularAddition
-    from .theory import construct_modadd, gamma_star_modadd
-    from .train import train as run_training
+    from fourier_circuits.runs.analyze import analyze_run
+    from fourier_circuits.models.margins import normalized_margin
+    from fourier_circuits.tasks.modadd import ModularAddition
+    from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
+    from fourier_circuits.training.trainer import train as run_training
     rows = []
     for p, k, m in [(23, 2, 88), (11, 3, 160)]:
         t = ModularAddition(p, k)
@@ -311,7 +311,7 @@ def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_jso
     SPEC.toml: optional name and seeds = [..], [base] config keys (or preset), [grid] key = [values],
     optional [plot] x, y (default margin_ratio), group_by. Writes RUNS/sweeps/<name>/sweep.json and plots.
     """
-    from .sweep import aggregate, expand_grid, format_table, import_ray, load_sweep_spec, plot_sweep, run_configs
+    from fourier_circuits.runs.sweep import aggregate, expand_grid, format_table, import_ray, load_sweep_spec, plot_sweep, run_configs
     spec = load_sweep_spec(spec_path)
     configs = expand_grid(spec["base"], spec["grid"], spec["seeds"])  # every config checked before any run
     if workers < 1:
@@ -353,8 +353,8 @@ def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_jso
 def reproduce(recipe_names, scale, out, runs_dir, workers, list_only, progress, as_json) -> None:
     """Reproduce the figures of [MO] and [LI] (default: every recipe, scale ci) and write an HTML report
     with a table of paper claim vs check vs measured, plus summary.json. Exit 0 even when a claim fails."""
-    from .recipes import FIGURE_RECIPES
-    from .reproduce import reproduce as run_reproduce
+    from fourier_circuits.reproduce.figures import FIGURE_RECIPES
+    from fourier_circuits.reproduce.runner import reproduce as run_reproduce
     if list_only:
         emit({n: r.title for n, r in FIGURE_RECIPES.items()}, as_json,
              "\n".join(f"{n:18} {r.title}" for n, r in FIGURE_RECIPES.items()))

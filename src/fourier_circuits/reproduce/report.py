@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .runstore import atomic_write_bytes, atomic_write_json, jsonable
+from fourier_circuits.runs.store import atomic_write_bytes, atomic_write_json, jsonable
 
 
 @dataclass

@@ -38,7 +38,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .tasks import TaskError
+from fourier_circuits.errors import TaskError
 
 MAX_ORDER = 1000
 

@@ -15,8 +15,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .fourier import merged_power, neuron_vectors, trig_interpolation
-from .models import PolyNet
+from fourier_circuits.analysis.fourier import merged_power, neuron_vectors, trig_interpolation
+from fourier_circuits.models.polynet import PolyNet
 
 COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:red"]
 
@@ -202,7 +202,7 @@ def plot_parity_neurons(u: np.ndarray | torch.Tensor, w: np.ndarray | torch.Tens
 def plot_grokking(curves: dict[int, list[tuple[Path, int]]], path: str | Path) -> tuple[Path, Path]:
     """[LI] Fig 4: per k, train (blue) and test (red) accuracy vs step, mean over seeds with the min–max band.
     `curves[k]` lists (run_dir, p) per seed; the metrics are read from each run's metrics.jsonl."""
-    from .runstore import read_metrics
+    from fourier_circuits.runs.store import read_metrics
     ks = sorted(curves)
     fig = _new_figure(3.2 * len(ks), 3.0)
     axes = fig.subplots(1, len(ks), squeeze=False)[0]

@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
-
-class TaskError(ValueError):
-    """Raised for invalid task parameters (the CLI turns it into exit code 2)."""
+from fourier_circuits.errors import TaskError
 
 
 def is_prime(n: int) -> bool:
@@ -83,12 +80,12 @@ def make_task(name: str, p: int | None = None, k: int = 2, group: str | None = N
             raise TaskError("task modadd needs --p (an odd prime)")
         return ModularAddition(p=int(p), k=int(k))
     if name == "group":
-        from .group_tasks import GroupComposition
+        from fourier_circuits.tasks.group import GroupComposition
         if group is None:
             raise TaskError("task group needs --group (e.g. S4, D5, C2xS3)")
         return GroupComposition(group)
     if name == "parity":
-        from .group_tasks import SparseParity
+        from fourier_circuits.tasks.group import SparseParity
         if n is None:
             raise TaskError("task parity needs --n (number of bits)")
         return SparseParity(int(n), int(k), support=support, confirm_large=confirm_large)

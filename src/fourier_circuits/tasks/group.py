@@ -16,8 +16,8 @@ from functools import cached_property
 
 import torch
 
-from .groups import Group, parse_group
-from .tasks import TaskError
+from fourier_circuits.algebra.groups import Group, parse_group
+from fourier_circuits.errors import TaskError
 
 MAX_PARITY_N = 20  # 2^20 points; larger n needs confirm_large=True
 

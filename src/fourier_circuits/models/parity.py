@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .margins import normalized_margin
+from fourier_circuits.models.margins import normalized_margin
 
 
 class ParityNet(nn.Module):

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .groups import Group, parse_group
+from fourier_circuits.algebra.groups import Group, parse_group
 
 __all__ = [
     "Representation", "CharacterTable", "CharacterCondition", "irreps", "character_table",

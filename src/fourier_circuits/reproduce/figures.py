@@ -21,8 +21,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .report import Claim
-from .theory import min_width_modadd as min_width
+from fourier_circuits.reproduce.report import Claim
+from fourier_circuits.theory.modadd import min_width_modadd as min_width
 
 SCALES = ("ci", "cpu", "paper")
 
@@ -176,11 +176,11 @@ class ConstructedRun:
 
 def constructed_group_run(group: str, fig_dir: Path) -> ConstructedRun:
     """construct_group(G) measured like a trained run: margin / γ*, irrep analysis, neurons-per-irrep figure."""
-    from .group_tasks import GroupComposition
-    from .irreps_analysis import analyze_group_net
-    from .margins import normalized_margin
-    from .plots import plot_neurons_per_irrep
-    from .theory_groups import construct_group, theory_group
+    from fourier_circuits.tasks.group import GroupComposition
+    from fourier_circuits.analysis.irreps import analyze_group_net
+    from fourier_circuits.models.margins import normalized_margin
+    from fourier_circuits.analysis.plots import plot_neurons_per_irrep
+    from fourier_circuits.theory.groups import construct_group, theory_group
     model, task, gs = construct_group(group), GroupComposition(group), theory_group(group)["gamma_star"]
     a = analyze_group_net(model, group)
     names = a["irrep_names"]
@@ -283,7 +283,7 @@ def _li_transformer(ctx: Context, k: int):
 def li_fig4(ctx: Context):
     """Grokking vs k: per k, mean over seeds of the first steps where train / test accuracy reach 0.99.
     Claims: train before test (test step ≥ 1.5 × train step: grokking) and test ends ≥ 0.99."""
-    from .plots import plot_grokking
+    from fourier_circuits.analysis.plots import plot_grokking
     ks = by_scale(ctx.scale, [2, 3], [2, 3], [2, 3, 4, 5])
     seeds = by_scale(ctx.scale, [0, 1], [0, 1, 2], [0, 1, 2])
     ci = {2: dict(p=23, k=2), 3: dict(p=7, k=3)}
@@ -340,7 +340,7 @@ def minimal_width_search(ratio_at: Callable[[int], float], bound: int, target: f
 
 
 def new_minimal_width(ctx: Context):
-    from .plots import plot_minimal_width
+    from fourier_circuits.analysis.plots import plot_minimal_width
     cases = by_scale(ctx.scale, [(5, 2)], [(5, 2), (7, 2), (11, 2), (13, 2), (5, 3), (7, 3)],
                      [(5, 2), (7, 2), (11, 2), (13, 2), (5, 3), (7, 3)])
     seeds = by_scale(ctx.scale, [0, 1], [0, 1, 2], [0, 1, 2, 3, 4])
@@ -363,7 +363,7 @@ def new_minimal_width(ctx: Context):
 def new_lambda(ctx: Context):
     """[MO] Theorem 1 in practice: minimize CE + λ‖θ‖_{2,3}^3 (Adam, long, to convergence) on a grid of λ;
     the normalized margin of the minimizer approaches γ* as λ → 0."""
-    from .plots import plot_margin_vs_lambda
+    from fourier_circuits.analysis.plots import plot_margin_vs_lambda
     lams = by_scale(ctx.scale, [1e-1, 1e-2, 1e-3], [1e-1, 1e-2, 1e-3, 1e-4, 1e-5], [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6])
     steps = by_scale(ctx.scale, 2000, 20000, 100000)
     p, width = by_scale(ctx.scale, 7, 11, 23), by_scale(ctx.scale, 24, 40, 88)

@@ -15,13 +15,13 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .analysis import analyze_run
-from .config import ConfigError, resolve_config
-from .recipes import FIGURE_RECIPES, SCALES, Recipe
-from .report import RecipeReport, write_report
-from .runstore import runs_root as default_runs_root
-from .sweep import run_configs
+from fourier_circuits import __version__
+from fourier_circuits.runs.analyze import analyze_run
+from fourier_circuits.training.config import ConfigError, resolve_config
+from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, Recipe
+from fourier_circuits.reproduce.report import RecipeReport, write_report
+from fourier_circuits.runs.store import runs_root as default_runs_root
+from fourier_circuits.runs.sweep import run_configs
 
 SHOWN_KEYS = ("recipe", "objective", "optimizer", "lr", "regularizer", "lam", "steps", "train_fraction")
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from . import runstore
-from .fourier import analyze_polynet, neuron_max_power, neuron_dominant_frequency, significant_neurons
-from .tasks import task_of
-from .train import checkpoint_steps, gamma_star_for, load_run
+from fourier_circuits.runs import store as runstore
+from fourier_circuits.analysis.fourier import analyze_polynet, neuron_max_power, neuron_dominant_frequency, significant_neurons
+from fourier_circuits.tasks.modadd import task_of
+from fourier_circuits.training.trainer import checkpoint_steps, gamma_star_for, load_run
 
 
 def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
@@ -42,7 +42,7 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
                    margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"))
     rows = [r for r in metrics if r["step"] > 0 and r["normalized_margin"] is not None]
     if plots and rows:
-        from .plots import plot_margin_curve
+        from fourier_circuits.analysis.plots import plot_margin_curve
         figures += plot_margin_curve([r["step"] for r in rows], [r["normalized_margin"] for r in rows],
                                      gamma_star, run_dir / "figures" / "margin")
     if plots:
@@ -56,7 +56,7 @@ def _top_neurons(model, count: int = 4) -> list[int]:
 
 
 def _modadd(run_dir: Path, model, init_model, plots: bool) -> tuple[dict, list]:
-    from .plots import plot_dominant_frequency_hist, plot_max_power_hist, plot_neurons
+    from fourier_circuits.analysis.plots import plot_dominant_frequency_hist, plot_max_power_hist, plot_neurons
     summary = analyze_polynet(model)
     init_power = neuron_max_power(init_model) if init_model is not None else None
     if init_power is not None:
@@ -72,8 +72,8 @@ def _modadd(run_dir: Path, model, init_model, plots: bool) -> tuple[dict, list]:
 
 
 def _group(run_dir: Path, spec: str, model, init_model, plots: bool) -> tuple[dict, list]:
-    from .irreps_analysis import analyze_group_net
-    from .plots import plot_max_power_hist, plot_neurons_per_irrep
+    from fourier_circuits.analysis.irreps import analyze_group_net
+    from fourier_circuits.analysis.plots import plot_max_power_hist, plot_neurons_per_irrep
     summary = analyze_group_net(model, spec)
     init = analyze_group_net(init_model, spec) if init_model is not None else None
     if init is not None:
@@ -92,8 +92,8 @@ def _group(run_dir: Path, spec: str, model, init_model, plots: bool) -> tuple[di
 
 
 def _parity(run_dir: Path, task, model, init_model, plots: bool) -> tuple[dict, list]:
-    from .irreps_analysis import analyze_parity_net
-    from .plots import plot_parity_neurons
+    from fourier_circuits.analysis.irreps import analyze_parity_net
+    from fourier_circuits.analysis.plots import plot_parity_neurons
     summary = analyze_parity_net(model, task)
     if init_model is not None:
         summary["support_fraction_median_init"] = analyze_parity_net(init_model, task)["support_fraction_median"]
@@ -127,8 +127,8 @@ def test_loss_collapse_step(metrics: list[dict], factor: float = 100.0) -> int |
 
 def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plots: bool) -> tuple[dict, list]:
     import numpy as np
-    from .attention import all_heads_qk, heads_sparsity, plot_head
-    from .progress import embedding_key_frequencies
+    from fourier_circuits.analysis.attention import all_heads_qk, heads_sparsity, plot_head
+    from fourier_circuits.analysis.progress_measures import embedding_key_frequencies
     matrices = all_heads_qk(model, 0)
     final = heads_sparsity(matrices)
     init = heads_sparsity(all_heads_qk(init_model, 0)) if init_model is not None else None
@@ -151,7 +151,7 @@ def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plo
     summary["progress"] = progress_over_checkpoints(run_dir, summary["key_frequencies"])
     if not plots:
         return summary, []
-    from .plots import plot_accuracy_curve
+    from fourier_circuits.analysis.plots import plot_accuracy_curve
     fig_dir, figures = run_dir / "figures", []
     for h in np.argsort(-final["max_power"], kind="stable")[:2]:
         figures += plot_head(matrices[int(h)], fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
@@ -160,7 +160,7 @@ def _transformer(run_dir: Path, cfg, model, init_model, metrics: list[dict], plo
         figures += plot_accuracy_curve([r["step"] for r in rows], [r["train_accuracy"] for r in rows],
                                        [r["test_accuracy"] for r in rows], fig_dir / "accuracy")
     if summary["progress"]:
-        from .plots import plot_progress_measures
+        from fourier_circuits.analysis.plots import plot_progress_measures
         figures += plot_progress_measures(summary["progress"], fig_dir / "progress_measures")
     return summary, figures
 
@@ -169,8 +169,8 @@ def progress_over_checkpoints(run_dir: Path, freqs: list[int]) -> list[dict]:
     """Nanda et al.'s progress measures at every saved checkpoint, tracking the key frequencies `freqs` of
     the final embedding: train / test loss, restricted loss (only the key-frequency directions of the
     logits kept) and excluded loss (those directions removed; train rows). One row per checkpoint."""
-    from .progress import progress_measures
-    from .tasks import task_of
+    from fourier_circuits.analysis.progress_measures import progress_measures
+    from fourier_circuits.tasks.modadd import task_of
     if not freqs:
         return []
     split, _ = runstore.load_arrays(run_dir / "split.npz")

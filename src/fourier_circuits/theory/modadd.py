@@ -10,8 +10,8 @@ import math
 
 import torch
 
-from .models import PolyNet
-from .tasks import ModularAddition
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.tasks.modadd import ModularAddition
 
 
 def gamma_star_modadd(p: int, k: int = 2) -> float:

@@ -35,8 +35,8 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from .config import ConfigError, TrainConfig, read_toml, resolve_config
-from .train import default_run_name, train
+from fourier_circuits.training.config import ConfigError, TrainConfig, read_toml, resolve_config
+from fourier_circuits.training.trainer import default_run_name, train
 
 SPEC_KEYS = ("name", "seeds", "base", "grid", "plot")
 PLOT_KEYS = ("x", "y", "group_by", "name")
@@ -293,7 +293,7 @@ def plot_sweep(results: list[dict], x: str, y: str, path: str | Path,
                group_by: str | None = None) -> tuple[Path, Path]:
     """y against x: the mean over seeds as a line, the min–max over seeds as a band, one curve per group;
     writes <path>.png and <path>.svg and returns them. Non-numeric x values are placed at 0, 1, 2, .."""
-    from .plots import COLORS, _new_figure, _save
+    from fourier_circuits.analysis.plots import COLORS, _new_figure, _save
     rows = aggregate(results, x, y, group_by)
     if not rows:
         raise ValueError(f"nothing to plot: no finished run has a value for {y!r}")

@@ -16,11 +16,11 @@ import math
 import numpy as np
 import torch
 
-from .group_tasks import GroupComposition, choose_support
-from .models import PolyNet
-from .parity_model import ParityNet
-from .representations import character_condition, irreps
-from .tasks import TaskError
+from fourier_circuits.tasks.group import GroupComposition, choose_support
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.models.parity import ParityNet
+from fourier_circuits.algebra.representations import character_condition, irreps
+from fourier_circuits.errors import TaskError
 
 
 # ---------------------------------------------------------------------------------------------- parity

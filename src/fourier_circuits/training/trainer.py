@@ -30,22 +30,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import runstore
-from .config import TrainConfig
-from .margins import evaluate_margins, l2nu_norm, l2nu_norm_pow
-from .models import PolyNet
-from .parity_model import ParityNet
-from .tasks import task_of, train_test_split
-from .theory import gamma_star_modadd
-from .theory_groups import gamma_star_parity, theory_group
-from .transformer import Transformer, TransformerConfig, tokenize_modadd
+from fourier_circuits.runs import store as runstore
+from fourier_circuits.training.config import TrainConfig
+from fourier_circuits.models.margins import evaluate_margins, l2nu_norm, l2nu_norm_pow
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.models.parity import ParityNet
+from fourier_circuits.tasks.modadd import task_of, train_test_split
+from fourier_circuits.theory.modadd import gamma_star_modadd
+from fourier_circuits.theory.groups import gamma_star_parity, theory_group
+from fourier_circuits.models.transformer import Transformer, TransformerConfig, tokenize_modadd
+from fourier_circuits.errors import DivergedError
 
 
 SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often
-
-
-class DivergedError(RuntimeError):
-    """Loss became NaN/inf; the last good checkpoint is kept."""
 
 
 def resolve_device(name: str) -> torch.device:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .transformer import Transformer
+from fourier_circuits.models.transformer import Transformer
 
 
 def _embeddings(model: Transformer, layer: int, pos: int | None) -> torch.Tensor:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .models import PolyNet
+from fourier_circuits.models.polynet import PolyNet
 
 DEFAULT_MEMORY_BUDGET = 512 * 2**20  # bytes for one chunk's hidden activations
 

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from .models import PolyNet
+from fourier_circuits.models.polynet import PolyNet
 
 
 # ---------------------------------------------------------------------------------------------------------

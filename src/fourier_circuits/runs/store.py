@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from fourier_circuits.errors import RunBusyError
 
 RUNS_ENV = "FOURIER_CIRCUITS_RUNS"
 
@@ -117,10 +118,6 @@ def truncate_metrics(run_dir: str | Path, last_step: int) -> None:
 INDEX_COLUMNS = ("run_dir", "task", "model", "p", "k", "width", "recipe", "seed", "status", "steps",
                  "normalized_margin", "gamma_star", "margin_ratio", "train_accuracy", "test_accuracy",
                  "seconds", "updated")
-
-
-class RunBusyError(RuntimeError):
-    """The run directory is being trained by another process."""
 
 
 @contextlib.contextmanager

@@ -55,10 +55,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fourier import merged_power
-from .models import PolyNet
-from .tasks import ModularAddition
-from .transformer import Transformer
+from fourier_circuits.analysis.fourier import merged_power
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.tasks.modadd import ModularAddition
+from fourier_circuits.models.transformer import Transformer
 
 BASES = ("diagonal", "per_class")
 

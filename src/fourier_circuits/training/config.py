@@ -30,11 +30,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .tasks import TaskError, task_of
-
-
-class ConfigError(ValueError):
-    """Invalid configuration value; the CLI reports it on one line with exit code 2."""
+from fourier_circuits.tasks.modadd import TaskError, task_of
+from fourier_circuits.errors import ConfigError
 
 
 @dataclass
