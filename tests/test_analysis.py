@@ -9,7 +9,7 @@ from fourier_circuits.runs import store as runstore
 from fourier_circuits.runs.analyze import analyze_run
 from fourier_circuits.training.config import resolve_config
 from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
-from fourier_circuits.training.trainer import train
+from fourier_circuits.runs.train import train
 
 
 def test_analyze_run_writes_json_and_figures(trained_run):
@@ -64,7 +64,7 @@ def test_analyze_run_missing_dir(tmp_path):
 
 
 def test_first_step_and_test_loss_collapse_step():
-    from fourier_circuits.runs.analyze import first_step_at, test_loss_collapse_step
+    from fourier_circuits.analysis.curves import first_step_at, test_loss_collapse_step
     rows = [dict(step=s, test_loss=l, test_accuracy=a) for s, l, a in
             [(0, 4.7, 0.0), (10, 0.5, 0.2), (100, 20.0, 0.05), (200, 5.0, 0.4), (300, 0.19, 0.995), (400, 0.01, 1.0)]]
     assert first_step_at(rows, "test_accuracy") == 300

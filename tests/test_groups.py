@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fourier_circuits.algebra.groups import MAX_ORDER, cycle_notation, parse_group
-from fourier_circuits.tasks.modadd import TaskError
+from fourier_circuits.errors import TaskError
 
 ORDERS = {
     "C1": 1, "C2": 2, "C5": 5, "C12": 12, "D3": 6, "D4": 8, "D5": 10, "D6": 12,

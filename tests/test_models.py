@@ -4,6 +4,7 @@ import itertools
 import pytest
 import torch
 
+from fourier_circuits.models.passes.chunked import population_split
 from fourier_circuits.models.polynet import PolyNet
 from fourier_circuits.tasks.modadd import ModularAddition
 
@@ -159,12 +160,12 @@ def test_population_pass_is_chosen_where_it_pays():
 
 def test_population_split_choices():
     model = net(3, 4, 2)
-    assert model._population_split(1 << 20) == 1
-    assert model._population_split(27) == 1
-    assert model._population_split(26) == 2
-    assert model._population_split(9) == 2
-    assert model._population_split(3) == 3
-    assert model._population_split(1) == 3
+    assert population_split(model, 1 << 20) == 1
+    assert population_split(model, 27) == 1
+    assert population_split(model, 26) == 2
+    assert population_split(model, 9) == 2
+    assert population_split(model, 3) == 3
+    assert population_split(model, 1) == 3
 
 
 def test_backward_accumulates_into_existing_grad():

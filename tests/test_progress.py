@@ -17,7 +17,8 @@ from fourier_circuits.analysis.progress_measures import (
     progress_measures,
     restricted_loss,
 )
-from fourier_circuits.tasks.modadd import ModularAddition, train_test_split
+from fourier_circuits.tasks.modadd import ModularAddition
+from fourier_circuits.tasks.split import train_test_split
 from fourier_circuits.models.transformer import Transformer, TransformerConfig
 
 

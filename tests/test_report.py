@@ -12,7 +12,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fourier_circuits.reproduce.report import Claim, RecipeReport, jsonable, write_report
+from fourier_circuits.reproduce.claims import Claim
+from fourier_circuits.reproduce.report import RecipeReport, jsonable, write_report
 
 EVIL = '<script>alert("x")</script> & γ*'
 

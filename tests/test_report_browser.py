@@ -23,7 +23,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fourier_circuits.reproduce.report import Claim, RecipeReport, write_report
+from fourier_circuits.reproduce.claims import Claim
+from fourier_circuits.reproduce.report import RecipeReport, write_report
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -106,12 +106,12 @@ def test_a_run_being_trained_elsewhere_is_refused(tmp_path):
     message naming the directory, and the lock is released afterwards."""
     from fourier_circuits.training.config import resolve_config
     from fourier_circuits.runs.store import RunBusyError, run_lock
-    from fourier_circuits.training.trainer import prepare_run_dir, train
+    from fourier_circuits.runs.train import prepare_run_dir, train
     cfg = resolve_config(p=5, width=8, steps=20)
     run_dir = prepare_run_dir(cfg, tmp_path / "run")
     with run_lock(run_dir):
         import subprocess, sys
-        code = ("import sys; from fourier_circuits.training.config import resolve_config; from fourier_circuits.training.trainer import train\n"
+        code = ("import sys; from fourier_circuits.training.config import resolve_config; from fourier_circuits.runs.train import train\n"
                 f"train(resolve_config(p=5, width=8, steps=20), {str(run_dir)!r}, progress=False)")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.returncode != 0

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 from fourier_circuits.runs import sweep
 from fourier_circuits.cli import main
-from fourier_circuits.training.config import ConfigError
+from fourier_circuits.errors import ConfigError
 from fourier_circuits.runs.sweep import aggregate, expand_grid, load_sweep_spec, plot_sweep, run_configs
-from fourier_circuits.training.trainer import DivergedError, Trainer
+from fourier_circuits.errors import DivergedError
+from fourier_circuits.training.trainer import Trainer
 
 BASE = {"p": 5, "k": 2, "steps": 80}
 GRID = {"width": [8, 12, 16, 20]}

@@ -4,7 +4,10 @@ import itertools
 import pytest
 import torch
 
-from fourier_circuits.tasks.modadd import ModularAddition, TaskError, is_prime, make_task, train_test_split
+from fourier_circuits.tasks.modadd import ModularAddition, is_prime
+from fourier_circuits.errors import TaskError
+from fourier_circuits.tasks.registry import make_task
+from fourier_circuits.tasks.split import train_test_split
 
 
 @pytest.mark.parametrize("p,k", [(5, 2), (3, 3), (7, 2), (3, 4)])

@@ -17,10 +17,12 @@ from fourier_circuits.training.config import resolve_config
 from fourier_circuits.models.margins import evaluate_margins, l2nu_norm
 from fourier_circuits.tasks.modadd import ModularAddition
 from fourier_circuits.theory.modadd import gamma_star_modadd
-from fourier_circuits.training.trainer import (
-    DivergedError, Trainer, checkpoint_steps, default_run_name, learning_rate, load_run, log_spaced_steps,
-    prepare_run_dir, temperature, train,
-)
+from fourier_circuits.errors import DivergedError
+from fourier_circuits.training.trainer import Trainer
+from fourier_circuits.runs.checkpoints import checkpoint_steps, load_run
+from fourier_circuits.runs.naming import default_run_name
+from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
+from fourier_circuits.runs.train import prepare_run_dir, train
 
 RESULT_KEYS = {"status", "steps", "seconds", "normalized_margin", "gamma_star", "margin_ratio", "train_accuracy",
                "test_accuracy", "train_loss", "run_dir"}
@@ -78,50 +80,6 @@ def test_same_seed_same_result_different_seed_differs():
     assert without_seconds(a) == without_seconds(b)
     c = train(resolve_config(p=5, k=2, width=8, steps=30, seed=1), progress=False)
     assert c["normalized_margin"] != a["normalized_margin"]
-
-
-def test_softmin_loss_lower_bounds_normalized_margin():
-    cfg = resolve_config(p=5, k=2, width=16, dtype="float64", steps=100)
-    t = Trainer(cfg, None, progress=False)
-    task = ModularAddition(5, 2)
-    x, y = task.inputs(), task.labels()
-    for _ in range(2):
-        nm = evaluate_margins(t.model, x, y)["margin"] / l2nu_norm(t.model) ** t.nu
-        for step in (0, 50, 100):
-            t.step = step
-            t.logit_scale = 0.7
-            loss = float(t._objective(t.model.logits(None).requires_grad_(), y).detach())
-            assert -loss <= nm + 1e-12
-            gap = 0.7 * math.log(25 * 4) / temperature(cfg, step)
-            assert nm + loss <= gap + 1e-12
-        t.step = 0
-        t.run()  # now trained: the bound still holds
-
-
-@pytest.mark.parametrize("p,k,width,trained", [(5, 2, 16, False), (7, 3, 24, False), (5, 2, 16, True)])
-def test_softmin_gradient_by_hand_matches_autograd(p, k, width, trained):
-    """`_softmin_gradient` (loss, ∂L/∂f, and the ‖θ‖^ν path in .grad) = autograd through `_objective`."""
-    cfg = resolve_config(p=p, k=k, width=width, dtype="float64", steps=60)
-    t = Trainer(cfg, None, progress=False)
-    if trained:
-        t.run()                                    # all gaps positive: E < 0 throughout
-    y = ModularAddition(p, k).labels()
-    for step, scale in ((0, None), (30, 0.4)):
-        t.step = step
-        t.model.zero_grad(set_to_none=True)
-        t.logit_scale = scale
-        logits = t.model.logits(None).requires_grad_()
-        loss = t._objective(logits, y)
-        loss.backward()
-        ref = float(loss.detach()), logits.grad.clone(), [q.grad.clone() for q in t.model.parameters()]
-        t.model.zero_grad(set_to_none=True)
-        t.logit_scale = scale
-        got_loss, got_grad = t._softmin_gradient(t.model.logits(None), y)
-        assert got_loss == pytest.approx(ref[0], rel=1e-12, abs=1e-15)
-        torch.testing.assert_close(got_grad, ref[1], rtol=1e-10, atol=1e-14)
-        for a, b in zip((q.grad for q in t.model.parameters()), ref[2]):
-            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-14)
-        assert float(ref[2][0].abs().max()) > 0
 
 
 # ------------------------------------------------------------------------------------------ other recipes

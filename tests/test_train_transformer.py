@@ -9,8 +9,13 @@ from click.testing import CliRunner
 from fourier_circuits.runs import store as runstore
 from fourier_circuits.runs.analyze import analyze_run
 from fourier_circuits.cli import main
-from fourier_circuits.training.config import PRESETS, ConfigError, resolve_config
-from fourier_circuits.training.trainer import Trainer, default_run_name, load_run, train
+from fourier_circuits.training.presets import PRESETS
+from fourier_circuits.errors import ConfigError
+from fourier_circuits.training.config import resolve_config
+from fourier_circuits.training.trainer import Trainer
+from fourier_circuits.runs.naming import default_run_name
+from fourier_circuits.runs.checkpoints import load_run
+from fourier_circuits.runs.train import train
 from fourier_circuits.models.transformer import Transformer
 
 TINY = dict(model="transformer", p=7, k=2, train_fraction=0.5, n_heads=2, d_model=32, d_head=16, d_mlp=64,
@@ -115,7 +120,7 @@ def test_analyze_transformer_run(tiny_run):
     assert "accuracy.png" in names and sum(n.startswith("head_") and n.endswith(".png") for n in names) == 2
     assert json.loads((run_dir / "analysis.json").read_text())["head_power_median"] == s["head_power_median"]
     # progress measures: one row per checkpoint, train loss falling, restricted loss finite
-    from fourier_circuits.training.trainer import checkpoint_steps
+    from fourier_circuits.runs.checkpoints import checkpoint_steps
     rows = s["progress"]
     assert [r["step"] for r in rows] == checkpoint_steps(run_dir)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
@@ -149,7 +154,7 @@ def test_same_seed_same_result_across_processes():
     """Two fresh processes (default threads) training the same transformer config end bit-identical."""
     import subprocess
     import sys
-    code = ("from fourier_circuits.training.config import resolve_config; from fourier_circuits.training.trainer import train\n"
+    code = ("from fourier_circuits.training.config import resolve_config; from fourier_circuits.runs.train import train\n"
             "cfg = resolve_config(model='transformer', p=7, k=3, n_heads=4, d_head=32, train_fraction=0.5, "
             "weight_decay=1.0, lr=3e-3, steps=60, device='cpu')\n"
             "print(repr(train(cfg, None, progress=False)['train_loss']))")

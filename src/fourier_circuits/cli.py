@@ -13,9 +13,14 @@ from pathlib import Path
 
 import click
 
+from fourier_circuits.errors import ConfigError, DivergedError, ResourceError, RunBusyError, TaskError
 from fourier_circuits.runs import store as runstore
-from fourier_circuits.training.config import PRESETS, RECIPES, ConfigError, resolve_config
-from fourier_circuits.errors import TaskError
+from fourier_circuits.tasks.registry import make_task, task_kind, task_names
+from fourier_circuits.training.config import choices, resolve_config
+from fourier_circuits.training.presets import PRESETS, RECIPES
+
+# Heavy layers (torch, the trainer, the figure recipes) are imported inside the commands that need them, so
+# that `theory`, `groups`, `presets`, `runs`, --help and every bad-input error answer at once.
 
 EXIT_BAD_INPUT = 2
 
@@ -31,7 +36,7 @@ def reports_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, TaskError, FileNotFoundError, runstore.RunBusyError) as e:
+        except (ConfigError, TaskError, ResourceError, FileNotFoundError, RunBusyError) as e:
             fail(str(e))
     return wrapper
 
@@ -49,7 +54,7 @@ def main() -> None:
     """fourier-circuits: margin maximization and Fourier features on algebraic tasks."""
 
 
-TASKS = ["modadd", "group", "parity"]
+TASKS = list(task_names())
 
 
 def task_options(fn):
@@ -66,16 +71,11 @@ def task_options(fn):
 @reports_errors
 def theory(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool) -> None:
     """Closed-form maximum normalized margin γ* and the width bound (or why the formula does not apply)."""
-    from fourier_circuits.tasks.modadd import make_task
-    from fourier_circuits.theory.modadd import theory_modadd
-    from fourier_circuits.theory.groups import theory_group, theory_parity
-    make_task(task, p=p, k=k, group=group, n=n)  # validates the input
-    if task == "modadd":
-        emit(theory_modadd(p, k), as_json)
-    elif task == "group":
-        emit({"task": task, "group": group, **theory_group(group)}, as_json)
-    else:
-        emit({"task": task, "n": n, "k": k, **theory_parity(n, k)}, as_json)
+    kind = task_kind(task)
+    t = make_task(task, p=p, k=k, group=group, n=n)  # validates the input
+    if kind.theory is None:
+        raise TaskError(f"task {task} has no theory")
+    emit(kind.theory(t), as_json)
 
 
 @main.command()
@@ -83,23 +83,13 @@ def theory(task: str, p: int | None, k: int, group: str | None, n: int | None, a
 @reports_errors
 def construct(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool) -> None:
     """Build the explicit max-margin network (THEORY.md §6) and measure its normalized margin (float64)."""
-    import torch
-    from fourier_circuits.models.margins import normalized_margin
-    from fourier_circuits.tasks.modadd import make_task
-    from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
-    from fourier_circuits.theory.groups import construct_group, construct_parity, gamma_star_parity, theory_group
+    kind = task_kind(task)
     t = make_task(task, p=p, k=k, group=group, n=n)
-    if task == "modadd":
-        model, gs, inputs, where = construct_modadd(p, k), gamma_star_modadd(p, k), t.inputs(), {"p": p, "k": k}
-    elif task == "group":
-        info = theory_group(group)
-        if not info["applies"]:
-            fail(f"no explicit max-margin construction for {group}: {info['reason']}")
-        model, gs, inputs, where = construct_group(group), info["gamma_star"], t.inputs(), {"group": group}
-    else:
-        model, gs = construct_parity(n, k, t.support), gamma_star_parity(n, k)
-        inputs, where = t.inputs(dtype=torch.float64), {"n": n, "k": k, "support": list(t.support)}
-    nm = normalized_margin(model, inputs, t.labels())
+    if kind.construct is None:
+        raise TaskError(f"task {task} has no explicit construction")
+    from fourier_circuits.models.margins import normalized_margin
+    model, gs, inputs, labels, where = kind.construct(t)
+    nm = normalized_margin(model, inputs, labels)
     emit({"task": task, **where, "width": model.width, "normalized_margin": nm, "gamma_star": gs,
           "margin_ratio": nm / gs}, as_json)
 
@@ -143,14 +133,13 @@ def _complex_rows(values) -> list[list]:
 OVERRIDES = [
     ("p", int, "prime modulus"), ("k", int, "number of inputs"), ("width", int, "hidden width m"),
     ("steps", int, "training steps (upper bound for the fast recipe)"), ("seed", int, "init seed"),
-    ("recipe", click.Choice(list(RECIPES)), "fast (default; tf for a transformer), mo, li or tf"),
-    ("activation", click.Choice(["poly", "relu"]), "z^d or ReLU"), ("degree", int, "d of z^d (default k)"),
+    ("recipe", "recipe", "fast (default; tf for a transformer), mo, li or tf"),
+    ("activation", "activation", "z^d or ReLU"), ("degree", int, "d of z^d (default k)"),
     ("lr", float, "learning rate"), ("lam", float, "regularization strength λ"),
-    ("regularizer", click.Choice(["none", "l2nu", "l2"]), "penalty"),
-    ("optimizer", click.Choice(["adam", "adamw", "gd"]), "optimizer"),
+    ("regularizer", "regularizer", "penalty"), ("optimizer", "optimizer", "optimizer"),
     ("batch_size", int, "minibatch size (default full batch)"),
     ("train_fraction", float, "fraction of the population used for training"),
-    ("device", click.Choice(["auto", "cpu", "cuda"]), "device"), ("dtype", click.Choice(["float32", "float64"]), "dtype"),
+    ("device", "device", "device"), ("dtype", "dtype", "dtype"),
     ("n_layers", int, "transformer: number of blocks"), ("n_heads", int, "transformer: attention heads per block"),
     ("d_model", int, "transformer: residual stream width"),
 ]
@@ -172,7 +161,10 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 
 
 def train_command(fn):
+    """The OVERRIDES as options; a type given as a config key name is a choice among that key's values."""
+    allowed = choices()
     for name, typ, help_text in reversed(OVERRIDES):
+        typ = click.Choice(list(allowed[typ])) if isinstance(typ, str) else typ
         fn = click.option(f"--{name.replace('_', '-')}", name, type=typ, default=None, help=help_text)(fn)
     return fn
 
@@ -185,7 +177,7 @@ def train_command(fn):
 @click.option("--task", type=click.Choice(TASKS), default=None)
 @click.option("--group", default=None, help="group task: spec such as S4")
 @click.option("--n", "n", type=int, default=None, help="parity task: number of bits")
-@click.option("--model", type=click.Choice(["polynet", "transformer"]), default=None,
+@click.option("--model", type=click.Choice(list(choices()["model"])), default=None,
               help="polynet (default) or transformer (default recipe tf)")
 @train_command
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
@@ -197,9 +189,9 @@ def train_command(fn):
 @reports_errors
 def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrides) -> None:
     """Train a network; rerunning the same command resumes it (or returns its finished result)."""
-    from fourier_circuits.training.trainer import DivergedError, default_run_name, train as run_training
     values = {**overrides, **_parse_set(sets)}
     cfg = resolve_config(preset=preset, config_file=config_file, **values)
+    from fourier_circuits.runs.train import default_run_name, train as run_training
     root = runstore.runs_root(runs_dir)
     run_dir = Path(out) if out else root / default_run_name(cfg)
     try:
@@ -219,16 +211,11 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
 def analyze(run_dir: str, plots: bool, as_json: bool) -> None:
     """Fourier analysis of a trained run: per-neuron max power, dominant frequencies, coverage, phases."""
     from fourier_circuits.runs.analyze import analyze_run
+    from fourier_circuits.runs.checkpoints import read_config
+    from fourier_circuits.tasks.registry import kind_of
     summary = analyze_run(run_dir, plots=plots)
-    if summary.get("model") == "transformer":
-        keys = ("head_power_median", "head_power_median_init", "key_frequencies", "train_acc_step", "test_acc_step")
-        emit(summary, as_json, "\n".join(f"{k}: {summary[k]}" for k in keys))
-        return
-    keys = {"modadd": ("max_power_median", "max_power_min", "frac_neurons_power_ge_095", "frequency_coverage"),
-            "group": ("irrep_power_median", "irrep_power_min", "irreps_used", "trivial_irrep_neurons"),
-            "parity": ("support_fraction_median", "sign_rule_fraction", "balance_median")}[summary["task"]]
-    brief = {k: summary[k] for k in keys + ("n_significant", "normalized_margin", "margin_ratio")}
-    emit(summary, as_json, "\n".join(f"{k}: {v}" for k, v in brief.items()))
+    brief = kind_of(read_config(run_dir)).brief
+    emit(summary, as_json, "\n".join(f"{k}: {summary[k]}" for k in brief))
 
 
 @main.command()
@@ -261,7 +248,7 @@ def demo(out: str, as_json: bool) -> None:
     from fourier_circuits.models.margins import normalized_margin
     from fourier_circuits.tasks.modadd import ModularAddition
     from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
-    from fourier_circuits.training.trainer import train as run_training
+    from fourier_circuits.runs.train import train as run_training
     rows = []
     for p, k, m in [(23, 2, 88), (11, 3, 160)]:
         t = ModularAddition(p, k)

@@ -21,13 +21,13 @@ from fourier_circuits.models.polynet import PolyNet
 COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:red"]
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: str | Path) -> tuple[Path, Path]:
+def save_figure(fig: Figure, path: str | Path) -> tuple[Path, Path]:
     """Write fig as PNG and SVG next to the prefix `path`; returns (png, svg)."""
     prefix = Path(path)
     if prefix.suffix.lower() in (".png", ".svg"):
@@ -52,7 +52,7 @@ def plot_neurons(model: PolyNet, neurons: Sequence[int], path: str | Path) -> tu
     t, curves = trig_interpolation(vecs, 20 * p)
     spectra = merged_power(vecs).sum(dim=1)
     spectra = spectra / spectra.sum(dim=-1, keepdim=True)
-    fig = _new_figure(2.6 * (kp1 + 1), 2.0 * n + 0.6)
+    fig = new_figure(2.6 * (kp1 + 1), 2.0 * n + 0.6)
     axes = np.asarray(fig.subplots(n, kp1 + 1, squeeze=False))
     a = np.arange(p)
     for r, i in enumerate(neurons):
@@ -74,7 +74,7 @@ def plot_neurons(model: PolyNet, neurons: Sequence[int], path: str | Path) -> tu
         if r == n - 1:
             ax.set_xlabel("frequency ζ")
     fig.suptitle(f"Neuron weights and Fourier power (p={p}, k={kp1 - 1})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_max_power_hist(trained: np.ndarray | torch.Tensor, init: np.ndarray | torch.Tensor | None,
@@ -83,7 +83,7 @@ def plot_max_power_hist(trained: np.ndarray | torch.Tensor, init: np.ndarray | t
 
     what: "Fourier" (power per frequency) or "irrep" (power per irreducible representation).
     """
-    fig = _new_figure(5.5, 3.6)
+    fig = new_figure(5.5, 3.6)
     ax = fig.add_subplot()
     bins = np.linspace(0, 1, 41)
     series = [("init", init, "tab:gray"), ("trained", trained, "tab:blue")]
@@ -99,7 +99,7 @@ def plot_max_power_hist(trained: np.ndarray | torch.Tensor, init: np.ndarray | t
     ax.set_ylabel("number of neurons")
     ax.set_title(f"Per-neuron {what} sparsity (1 = single {'frequency' if what == 'Fourier' else what})")
     ax.legend(loc="upper center")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_dominant_frequency_hist(freqs: Sequence[int] | np.ndarray | torch.Tensor, p: int,
@@ -109,7 +109,7 @@ def plot_dominant_frequency_hist(freqs: Sequence[int] | np.ndarray | torch.Tenso
     f = np.asarray(freqs, dtype=np.int64).ravel()
     counts = np.bincount(f, minlength=half + 1)[1 : half + 1]
     coverage = np.count_nonzero(counts) / half
-    fig = _new_figure(max(5.5, 0.12 * half + 2.5), 3.6)
+    fig = new_figure(max(5.5, 0.12 * half + 2.5), 3.6)
     ax = fig.add_subplot()
     ax.bar(np.arange(1, half + 1), counts, color="tab:blue", width=0.8)
     ax.set_xlim(0.4, half + 0.6)
@@ -118,7 +118,7 @@ def plot_dominant_frequency_hist(freqs: Sequence[int] | np.ndarray | torch.Tenso
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"Dominant frequency per neuron (p={p})\n{np.count_nonzero(counts)}/{half} frequencies used "
                  f"(coverage {coverage:.2f})", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_margin_curve(steps: Sequence[float] | np.ndarray, normalized_margins: Sequence[float] | np.ndarray,
@@ -127,7 +127,7 @@ def plot_margin_curve(steps: Sequence[float] | np.ndarray, normalized_margins: S
     s = np.asarray(steps, dtype=np.float64)
     g = np.asarray(normalized_margins, dtype=np.float64)
     keep = s > 0                                            # log axis: step 0 cannot be drawn
-    fig = _new_figure(5.5, 3.6)
+    fig = new_figure(5.5, 3.6)
     ax = fig.add_subplot()
     ax.plot(s[keep], g[keep], color="tab:blue", lw=1.5, label="normalized margin")
     if gamma_star is not None:
@@ -140,7 +140,7 @@ def plot_margin_curve(steps: Sequence[float] | np.ndarray, normalized_margins: S
     ax.set_xlabel("training step")
     ax.set_ylabel("normalized margin")
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 
@@ -149,7 +149,7 @@ def plot_accuracy_curve(steps: Sequence[float] | np.ndarray, train: Sequence[flo
     """[LI] Fig 4: train (blue) and test (red) accuracy vs training step (log x; step 0 is not drawn)."""
     s = np.asarray(steps, dtype=np.float64)
     keep = s > 0
-    fig = _new_figure(5.5, 3.6)
+    fig = new_figure(5.5, 3.6)
     ax = fig.add_subplot()
     ax.plot(s[keep], np.asarray(train, dtype=np.float64)[keep], color="tab:blue", lw=1.5, label="train")
     te = np.asarray([np.nan if v is None else v for v in test], dtype=np.float64)
@@ -161,14 +161,14 @@ def plot_accuracy_curve(steps: Sequence[float] | np.ndarray, train: Sequence[flo
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy")
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_neurons_per_irrep(names: Sequence[str], observed: Sequence[float], expected: Sequence[float],
                            path: str | Path) -> tuple[Path, Path]:
     """[MO] Fig 6b: fraction of neurons whose dominant irrep is R, against the d_R³ proportion of the
     explicit construction."""
-    fig = _new_figure(max(5.0, 0.6 * len(names) + 2), 3.6)
+    fig = new_figure(max(5.0, 0.6 * len(names) + 2), 3.6)
     ax = fig.add_subplot()
     x = np.arange(len(names))
     ax.bar(x - 0.2, observed, width=0.4, color="tab:blue", label="trained")
@@ -177,7 +177,7 @@ def plot_neurons_per_irrep(names: Sequence[str], observed: Sequence[float], expe
     ax.set_ylabel("fraction of neurons")
     ax.set_title("Neurons per irreducible representation")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_parity_neurons(u: np.ndarray | torch.Tensor, w: np.ndarray | torch.Tensor, support: Sequence[int],
@@ -185,7 +185,7 @@ def plot_parity_neurons(u: np.ndarray | torch.Tensor, w: np.ndarray | torch.Tens
     """[MO] Fig 5: input weights u_i (bars, support S highlighted) and output weights w_i of the given
     neurons, one row each."""
     u, w = np.asarray(u, dtype=np.float64), np.asarray(w, dtype=np.float64)
-    fig = _new_figure(8.0, 1.9 * len(u) + 0.6)
+    fig = new_figure(8.0, 1.9 * len(u) + 0.6)
     colors = ["tab:red" if j in set(support) else "tab:gray" for j in range(u.shape[1])]
     for row, (ui, wi) in enumerate(zip(u, w)):
         ax_u = fig.add_subplot(len(u), 4, (4 * row + 1, 4 * row + 3))
@@ -196,19 +196,18 @@ def plot_parity_neurons(u: np.ndarray | torch.Tensor, w: np.ndarray | torch.Tens
         ax_w.bar([0, 1], wi, color="tab:blue")
         ax_w.set_xticks([0, 1], ["w[+1]", "w[−1]"])
     fig.suptitle("Largest neurons: support S in red")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def plot_grokking(curves: dict[int, list[tuple[Path, int]]], path: str | Path) -> tuple[Path, Path]:
+def plot_grokking(curves: dict[int, list[tuple[list[dict], int]]], path: str | Path) -> tuple[Path, Path]:
     """[LI] Fig 4: per k, train (blue) and test (red) accuracy vs step, mean over seeds with the min–max band.
-    `curves[k]` lists (run_dir, p) per seed; the metrics are read from each run's metrics.jsonl."""
-    from fourier_circuits.runs.store import read_metrics
+    `curves[k]` lists (metric rows, p) per seed."""
     ks = sorted(curves)
-    fig = _new_figure(3.2 * len(ks), 3.0)
+    fig = new_figure(3.2 * len(ks), 3.0)
     axes = fig.subplots(1, len(ks), squeeze=False)[0]
     for ax, k in zip(axes, ks):
-        rows = [[r for r in read_metrics(d) if r["step"] > 0 and r.get("train_accuracy") is not None]
-                for d, _ in curves[k]]
+        rows = [[r for r in metrics if r["step"] > 0 and r.get("train_accuracy") is not None]
+                for metrics, _ in curves[k]]
         n = min(len(r) for r in rows)
         steps = np.asarray([r["step"] for r in rows[0][:n]], dtype=np.float64)
         for key, color, label in (("train_accuracy", "tab:blue", "train"), ("test_accuracy", "tab:red", "test")):
@@ -221,13 +220,13 @@ def plot_grokking(curves: dict[int, list[tuple[Path, int]]], path: str | Path) -
         ax.set_xlabel("training step")
     axes[0].set_ylabel("accuracy")
     axes[0].legend(loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_minimal_width(table: Sequence[dict], path: str | Path) -> tuple[Path, Path]:
     """Best-of-seeds normalized margin / γ* against width / bound for every width tried by the bisection;
     the dashed line is the 0.999 target, the dotted line the bound 2^{2k−2}(p−1)."""
-    fig = _new_figure(5.8, 3.8)
+    fig = new_figure(5.8, 3.8)
     ax = fig.add_subplot()
     for i, row in enumerate(table):
         m = np.asarray(sorted(row["tried"]), dtype=np.float64)
@@ -240,12 +239,12 @@ def plot_minimal_width(table: Sequence[dict], path: str | Path) -> tuple[Path, P
     ax.set_ylabel("best-of-seeds margin / γ*")
     ax.set_title("Minimal width")
     ax.legend(fontsize=7, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_margin_vs_lambda(lams: Sequence[float], ratios: Sequence[float], path: str | Path) -> tuple[Path, Path]:
     """[MO] Theorem 1: normalized margin / γ* of the regularized minimizer against λ (log x)."""
-    fig = _new_figure(5.0, 3.4)
+    fig = new_figure(5.0, 3.4)
     ax = fig.add_subplot()
     ax.plot(lams, ratios, "o-", color="tab:blue")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="γ*")
@@ -255,14 +254,14 @@ def plot_margin_vs_lambda(lams: Sequence[float], ratios: Sequence[float], path: 
     ax.set_ylabel("normalized margin / γ*")
     ax.set_title("Margin of CE + λ‖θ‖^ν minimizers")
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_progress_measures(rows: Sequence[dict], path: str | Path) -> tuple[Path, Path]:
     """Nanda et al. progress measures over the checkpoints: train, test, restricted and excluded loss (log y)."""
     rows = [r for r in rows if r["step"] > 0]
     steps = [r["step"] for r in rows]
-    fig = _new_figure(5.5, 3.6)
+    fig = new_figure(5.5, 3.6)
     ax = fig.add_subplot()
     for key, color in (("train_loss", "tab:blue"), ("test_loss", "tab:red"), ("restricted_loss", "tab:green"),
                        ("excluded_loss", "tab:purple")):
@@ -274,4 +273,4 @@ def plot_progress_measures(rows: Sequence[dict], path: str | Path) -> tuple[Path
     ax.set_ylabel("cross-entropy")
     ax.set_title("Progress measures\n(restricted / excluded: key frequencies of the final embedding)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)

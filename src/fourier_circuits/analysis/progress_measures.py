@@ -49,7 +49,7 @@ Everything is computed in float64 and vectorized over the population.
 from __future__ import annotations
 
 import math
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +57,7 @@ from torch import nn
 
 from fourier_circuits.analysis.fourier import merged_power
 from fourier_circuits.models.polynet import PolyNet
-from fourier_circuits.tasks.modadd import ModularAddition
+
 from fourier_circuits.models.transformer import Transformer
 
 BASES = ("diagonal", "per_class")
@@ -65,6 +65,17 @@ BASES = ("diagonal", "per_class")
 
 # ---------------------------------------------------------------------------------------------------------
 # helpers
+
+class Population(Protocol):
+    """The k-input modular-addition population (`tasks.modadd.ModularAddition`), as these measures read it."""
+
+    p: int
+    k: int
+
+    def inputs(self, device=...) -> torch.Tensor: ...
+
+    def labels(self, device=...) -> torch.Tensor: ...
+
 
 def _check_freqs(p: int, freqs: Iterable[int]) -> list[int]:
     """Sorted distinct frequencies, each an integer in 1..(p−1)/2."""
@@ -179,7 +190,8 @@ def logit_fourier_basis(p: int, freqs: Iterable[int], k: int | None = None, cons
     basis = torch.stack(rows) if rows else torch.zeros(0, p, dtype=torch.float64)
     if k is None:
         return basis
-    s = ModularAddition(p, k).labels()
+    digits = (torch.arange(p**k)[:, None] // p ** torch.arange(k - 1, -1, -1)) % p   # population order
+    s = digits.sum(dim=1) % p
     idx = (s[:, None] - torch.arange(p)[None, :]) % p                   # (p^k, p): d(a, c)
     return basis[:, idx] / math.sqrt(p**k)                               # each d is hit p^k times
 
@@ -273,7 +285,7 @@ def cross_entropy64(logits: torch.Tensor, labels: torch.Tensor, subset: torch.Te
 # model-level measures
 
 @torch.no_grad()
-def population_logits(model: nn.Module, task: ModularAddition, batch_size: int = 16384) -> torch.Tensor:
+def population_logits(model: nn.Module, task: Population, batch_size: int = 16384) -> torch.Tensor:
     """Logits of the whole population (p^k, p), float64 on the CPU, rows in `task.inputs()` order.
 
     A Transformer is fed its own tokens (`Transformer.tokenize`); any other module (e.g. PolyNet) the raw (N, k) inputs.
@@ -294,13 +306,13 @@ def population_logits(model: nn.Module, task: ModularAddition, batch_size: int =
     return torch.cat(out)
 
 
-def full_loss(model: nn.Module, task: ModularAddition, subset: torch.Tensor | None = None) -> float:
+def full_loss(model: nn.Module, task: Population, subset: torch.Tensor | None = None) -> float:
     """Cross-entropy (float64) of the model on the population, or on the rows `subset`."""
     return cross_entropy64(population_logits(model, task), task.labels(), subset)
 
 
 def restricted_loss(
-    model: nn.Module, task: ModularAddition, freqs: Iterable[int], subset: torch.Tensor | None = None
+    model: nn.Module, task: Population, freqs: Iterable[int], subset: torch.Tensor | None = None
 ) -> float:
     """Cross-entropy of the restricted logits (projection onto {1, cos, sin(2πζ(Σa − c)/p) : ζ ∈ freqs}).
 
@@ -313,7 +325,7 @@ def restricted_loss(
 
 def excluded_loss(
     model: nn.Module,
-    task: ModularAddition,
+    task: Population,
     freqs: Iterable[int],
     subset: torch.Tensor | None = None,
     basis: str = "diagonal",
@@ -336,7 +348,7 @@ def _finite_or_none(x: float) -> float | None:
 
 def progress_measures(
     model: nn.Module,
-    task: ModularAddition,
+    task: Population,
     freqs: Iterable[int] | None = None,
     train_idx: torch.Tensor | None = None,
     n_key: int | None = None,

@@ -8,16 +8,20 @@ Storage mirrors PolyNet so that `margins` works unchanged: `embed[j, i]` = u_i[j
 `margins.evaluate_margins` and `margins.normalized_margin(model, task.inputs(), task.labels())` apply
 directly (inputs are cast to the weights' dtype inside `forward_with`); `normalized_margin_parity` is a
 convenience wrapper.
+
+Training interface (`models.base`): `logits` / `backward_from_logits` by autograd (`AutogradPass`), chunk
+rows as for PolyNet (`HiddenLayerBudget`: 3·m values per row).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from fourier_circuits.models.base import AutogradPass, HiddenLayerBudget
 from fourier_circuits.models.margins import normalized_margin
 
 
-class ParityNet(nn.Module):
+class ParityNet(AutogradPass, HiddenLayerBudget, nn.Module):
     """Sum of m neurons (u_i·x)^k w_i on x ∈ {±1}^n with 2 outputs."""
 
     n_classes = 2
@@ -75,16 +79,12 @@ class ParityNet(nn.Module):
         """Logits f(θ, x), shape (N, 2)."""
         return self.forward_with(self.embed, self.unembed, x)
 
-    @torch.no_grad()
-    def logits(self, x: torch.Tensor, rows: int = 1 << 14) -> torch.Tensor:
-        """f(θ, x) without a graph, chunked over rows."""
-        return torch.cat([self.forward(x[s:s + rows]) for s in range(0, x.shape[0], rows)])
-
     def neuron_sq_norms(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """‖θ_i‖_2² = ‖u_i‖² + ‖w_i‖², shape (m,), computed in `dtype` (default: the model's)."""
         return self.embed.to(dtype).pow(2).sum(dim=0) + self.unembed.to(dtype).pow(2).sum(dim=1)
 
     def config(self) -> dict:
+        """The architecture, as stored in checkpoints."""
         return dict(model="parity", n=self.n, width=self.width, k=self.degree, n_classes=2)
 
     @classmethod

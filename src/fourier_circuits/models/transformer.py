@@ -50,9 +50,14 @@ Activation sites (`run_with_cache`, `site_names`); N = batch, P = sequence lengt
     logits                     (N, n_classes)      at the last position
 
 Recording is a plain callback passed down through `forward`; there is no global hook state.
+
+Training interface (`models.base`): `logits` / `backward_from_logits` by autograd (`AutogradPass`);
+`bytes_per_row(P)` / `rows_per_chunk(budget_bytes, P)` size evaluation chunks; `nu` is None (softmax
+attention and LayerNorm make f non-homogeneous in θ); `config()` is the checkpoint dict.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -60,6 +65,8 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from fourier_circuits.models.base import AutogradPass, rows_within
 
 Recorder = Callable[[str, torch.Tensor], None]
 
@@ -245,8 +252,10 @@ class Block(nn.Module):
         return h
 
 
-class Transformer(nn.Module):
+class Transformer(AutogradPass, nn.Module):
     """Token + position embedding, n_layers blocks, optional final LayerNorm, unembedding at the last position."""
+
+    nu = None  # not homogeneous in θ
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -261,6 +270,23 @@ class Transformer(nn.Module):
 
     def site_names(self) -> list[str]:
         return site_names(self.cfg)
+
+    def config(self) -> dict:
+        """The checkpoint dict: {"kind": "transformer", **the TransformerConfig fields}."""
+        return {"kind": "transformer", **dataclasses.asdict(self.cfg)}
+
+    def bytes_per_row(self, n_tokens: int | None = None) -> int:
+        """Bytes of one sequence's activations in a full pass over P = n_tokens positions (default n_ctx),
+        counted as 8-byte values:  P·(6·d_model + 4·H·d_head + 2·d_mlp) + 2·H·P² + 2·n_classes
+        (six residual-sized streams, q/k/v/z, the MLP's pre/post, scores and pattern, logits and a copy)."""
+        c = self.cfg
+        P = c.n_ctx if n_tokens is None else n_tokens
+        per_row = P * (6 * c.d_model + 4 * c.n_heads * c.d_head + 2 * c.d_mlp) + 2 * c.n_heads * P * P + 2 * c.n_classes
+        return 8 * per_row
+
+    def rows_per_chunk(self, budget_bytes: int, n_tokens: int | None = None) -> int:
+        """Sequences of P = n_tokens positions whose activations fit budget_bytes: max(1, budget // bytes_per_row)."""
+        return rows_within(budget_bytes, self.bytes_per_row(n_tokens))
 
     def tokenize(self, inputs: torch.Tensor) -> torch.Tensor:
         """(N, k) tuples -> this model's token sequences (`tokenize_modadd` with the config's op_token)."""

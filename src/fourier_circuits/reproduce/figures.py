@@ -21,17 +21,11 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from fourier_circuits.reproduce.report import Claim
+from fourier_circuits.reproduce.claims import (Claim, RunOutcome, at_least, at_most, coverage_claim, margin_claim,
+                                             run_label, single_frequency_claims)
 from fourier_circuits.theory.modadd import min_width_modadd as min_width
 
 SCALES = ("ci", "cpu", "paper")
-
-
-class RunOutcome(Protocol):
-    config: dict
-    result: dict
-    analysis: dict
-    run_dir: Path
 
 
 class Context(Protocol):
@@ -52,53 +46,6 @@ class Recipe:
     @property
     def new(self) -> bool:
         return self.paper == "new"
-
-
-# --- claims ------------------------------------------------------------------------------------------
-
-def at_least(claim: str, value: float | None, threshold: float, unit: str = "", fmt: str = ".4f",
-             note: str = "") -> Claim:
-    """Claim that `value ≥ threshold` (a missing value fails)."""
-    measured = "n/a" if value is None else f"{value:{fmt}}{unit}"
-    return Claim(claim, f"≥ {threshold:{fmt}}{unit}{note}", measured,
-                 value is not None and value >= threshold, value)
-
-
-def at_most(claim: str, value: float | None, threshold: float, unit: str = "", fmt: str = ".4f") -> Claim:
-    measured = "n/a" if value is None else f"{value:{fmt}}{unit}"
-    return Claim(claim, f"≤ {threshold:{fmt}}{unit}", measured, value is not None and value <= threshold, value)
-
-
-def margin_claim(run: RunOutcome, threshold: float = 0.99) -> Claim:
-    gs = run.result.get("gamma_star")
-    note = f"  (γ* = {gs:.4e})" if gs else ""
-    return at_least(f"normalized margin rises to γ* ({_label(run)})", run.result.get("margin_ratio"),
-                    threshold, " γ*", ".5f", note)
-
-
-def single_frequency_claims(run: RunOutcome, what: str = "frequencies") -> list[Claim]:
-    """Every significant neuron is one Fourier frequency (irrep): ≥ 95% of neurons with max power ≥ 0.95,
-    against a spread at init (median ≤ 0.8: not yet one frequency)."""
-    a = run.analysis
-    init = a.get("max_power_median_init", a.get("irrep_power_median_init"))
-    return [at_least(f"neurons are single {what}: share with max power ≥ 0.95 ({_label(run)})",
-                     a.get("frac_neurons_power_ge_095"), 0.95),
-            at_most(f"at init the power is spread: median max power ({_label(run)})", init, 0.8)]
-
-
-def coverage_claim(run: RunOutcome) -> Claim:
-    return at_least(f"every frequency 1..(p−1)/2 is used: coverage ({_label(run)})",
-                    run.analysis.get("frequency_coverage"), 1.0, fmt=".2f")
-
-
-def _label(run: RunOutcome) -> str:
-    c = run.config
-    if c["model"] == "transformer":
-        return f"transformer p={c['p']} k={c['k']} seed {c['seed']}"
-    task = (c["group"] if c["task"] == "group" else
-            f"n={c['n']} k={c['k']}" if c["task"] == "parity" else f"p={c['p']} k={c['k']}")
-    act = "ReLU" if c["activation"] == "relu" else "poly"
-    return f"{task} m={c['width']} {act}"
 
 
 def figures_named(runs: list[RunOutcome], *stems: str) -> list[Path]:
@@ -129,7 +76,7 @@ def _mo_modadd(ctx: Context) -> tuple[RunOutcome, RunOutcome]:
 def mo_fig1(ctx: Context):
     quad, relu = _mo_modadd(ctx)
     claims = [margin_claim(quad), *single_frequency_claims(quad)[:1],
-              at_least(f"ReLU neurons are close to one frequency: median max power ({_label(relu)})",
+              at_least(f"ReLU neurons are close to one frequency: median max power ({run_label(relu)})",
                        relu.analysis.get("max_power_median"), 0.85)]
     return claims, figures_named([relu, quad], "neurons") + figures_named([quad], "margin")
 
@@ -137,7 +84,7 @@ def mo_fig1(ctx: Context):
 def mo_fig4(ctx: Context):
     quad, relu = _mo_modadd(ctx)
     claims = [*single_frequency_claims(quad),
-              at_least(f"ReLU + L2: median max power ≈ 0.9 ({_label(relu)})", relu.analysis.get("max_power_median"), 0.85)]
+              at_least(f"ReLU + L2: median max power ≈ 0.9 ({run_label(relu)})", relu.analysis.get("max_power_median"), 0.85)]
     return claims, figures_named([relu, quad], "max_power")
 
 
@@ -152,7 +99,7 @@ def mo_fig5(ctx: Context):
     run = ctx.runs("parity", [cfg])[0]
     a = run.analysis
     claims = [margin_claim(run),
-              at_least(f"top neurons live on the support S: median weight share on S ({_label(run)})",
+              at_least(f"top neurons live on the support S: median weight share on S ({run_label(run)})",
                        a.get("support_fraction_median"), 0.95)]
     return claims, figures_named([run], "parity_neurons", "margin")
 
@@ -196,17 +143,17 @@ def _mo_group(ctx: Context, group: str, fast_width: int, preset: str, cpu: dict)
     if ctx.scale == "ci" and group == "S5":  # S5 training takes ~0.3 s a step on 2 cores: check the construction
         run = constructed_group_run(group, ctx.fig_dir)
         a = run.analysis
-        claims = [margin_claim(run, 1 - 1e-9), at_least(f"neurons are single irreps ({_label(run)}, explicit construction)",
+        claims = [margin_claim(run, 1 - 1e-9), at_least(f"neurons are single irreps ({run_label(run)}, explicit construction)",
                                                           a.get("frac_neurons_power_ge_095"), 1.0)]
-        claims.append(at_most(f"neurons per irrep ∝ d³ ({_label(run)}, explicit construction)", irrep_tv(a), 1e-9,
+        claims.append(at_most(f"neurons per irrep ∝ d³ ({run_label(run)}, explicit construction)", irrep_tv(a), 1e-9,
                               fmt=".1e"))
         return claims, [Path(f) for f in a["figures"]]
     cfg = by_scale(ctx.scale, dict(task="group", group=group, p=None, width=fast_width), cpu, dict(preset=preset))
     run = ctx.runs(group, [cfg])[0]
     a = run.analysis
     claims = [margin_claim(run), *single_frequency_claims(run, "irreps"),
-              at_most(f"neurons per irrep ∝ d³: total-variation distance to d³ shares ({_label(run)})", irrep_tv(a), 0.25),
-              at_least(f"every non-trivial irrep is used ({_label(run)})", a.get("nontrivial_irrep_coverage"), 1.0,
+              at_most(f"neurons per irrep ∝ d³: total-variation distance to d³ shares ({run_label(run)})", irrep_tv(a), 0.25),
+              at_least(f"every non-trivial irrep is used ({run_label(run)})", a.get("nontrivial_irrep_coverage"), 1.0,
                        fmt=".2f")]
     return claims, figures_named([run], "margin", "neurons_per_irrep", "max_irrep_power")
 
@@ -274,9 +221,9 @@ def _li_transformer(ctx: Context, k: int):
     a = run.analysis
     init = a.get("head_power_median_init")
     ratio = a["head_power_median"] / init if init else None
-    claims = [at_least(f"heads' W^KQ are sparse 2-D cosines: median max power / init ({_label(run)})", ratio, 1.5,
+    claims = [at_least(f"heads' W^KQ are sparse 2-D cosines: median max power / init ({run_label(run)})", ratio, 1.5,
                        "×", ".2f", f"  (init median {init:.3f})" if init else ""),
-              at_least(f"the transformer solves the task: test accuracy ({_label(run)})", a.get("test_accuracy"), 0.99)]
+              at_least(f"the transformer solves the task: test accuracy ({run_label(run)})", a.get("test_accuracy"), 0.99)]
     return claims, figures_named([run], "head_", "accuracy")
 
 
@@ -303,7 +250,7 @@ def li_fig4(ctx: Context):
                                min(delay) if delay else None, 1.5, "×", ".2f"))
         claims.append(at_least(f"k={k}: test accuracy ends ≥ 99% (min over seeds)", min(final), 0.99))
         mean_delay[k] = float(np.mean(delay)) if delay else None
-        curves[k] = [(r.run_dir, r.config["p"]) for r in runs]
+        curves[k] = [(read_metrics(r.run_dir), r.config["p"]) for r in runs]
     delays = [mean_delay[k] for k in ks]
     weaker = None not in delays and all(b < a for a, b in zip(delays, delays[1:]))
     claims.append(Claim("grokking weakens as k grows", "mean test step / train step decreases with k",

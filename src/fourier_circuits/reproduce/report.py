@@ -31,16 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from fourier_circuits.reproduce.claims import Claim
 from fourier_circuits.runs.store import atomic_write_bytes, atomic_write_json, jsonable
-
-
-@dataclass
-class Claim:
-    claim: str            # what the paper claims, e.g. "normalized L_{2,3} margin rises to γ*"
-    expected: str         # the check, e.g. "≥ 0.99 γ*  (γ* = 4.614e-4)"
-    measured: str         # e.g. "0.99975 γ*"
-    holds: bool
-    value: float | None = None   # numeric measured value when there is one
 
 
 @dataclass

@@ -35,8 +35,9 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from fourier_circuits.training.config import ConfigError, TrainConfig, read_toml, resolve_config
-from fourier_circuits.training.trainer import default_run_name, train
+from fourier_circuits.errors import ConfigError
+from fourier_circuits.runs.naming import default_run_name
+from fourier_circuits.training.config import TrainConfig, read_toml, resolve_config
 
 SPEC_KEYS = ("name", "seeds", "base", "grid", "plot")
 PLOT_KEYS = ("x", "y", "group_by", "name")
@@ -175,6 +176,12 @@ def run_configs(configs: list[TrainConfig], runs_root: str | Path, workers: int 
     return out
 
 
+def train(cfg: TrainConfig, run_dir: Path, progress: bool = False, runs_root: Path | None = None) -> dict:
+    """`runs.train.train`, imported on first use: reading and checking a spec needs no torch."""
+    from fourier_circuits.runs.train import train as train_run
+    return train_run(cfg, run_dir, progress=progress, runs_root=runs_root)
+
+
 def _train_one(cfg: TrainConfig, run_dir: Path, root: Path) -> dict:
     """train() one run; any exception becomes a failed-run record."""
     try:
@@ -293,14 +300,14 @@ def plot_sweep(results: list[dict], x: str, y: str, path: str | Path,
                group_by: str | None = None) -> tuple[Path, Path]:
     """y against x: the mean over seeds as a line, the min–max over seeds as a band, one curve per group;
     writes <path>.png and <path>.svg and returns them. Non-numeric x values are placed at 0, 1, 2, .."""
-    from fourier_circuits.analysis.plots import COLORS, _new_figure, _save
+    from fourier_circuits.analysis.plots import COLORS, new_figure, save_figure
     rows = aggregate(results, x, y, group_by)
     if not rows:
         raise ValueError(f"nothing to plot: no finished run has a value for {y!r}")
     xs = [r["x"] for r in rows]
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
     categories = list(dict.fromkeys(map(str, xs)))
-    fig = _new_figure(5.5, 3.8)
+    fig = new_figure(5.5, 3.8)
     ax = fig.subplots()
     groups = list(dict.fromkeys(_hashable(r.get("group")) for r in rows))
     for i, g in enumerate(groups):
@@ -324,7 +331,7 @@ def plot_sweep(results: list[dict], x: str, y: str, path: str | Path,
     ax.set_title(f"{y} vs {x}: mean and min–max over {seeds} seed(s)", fontsize=10)
     if group_by:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def format_table(rows: list[dict], x: str, y: str, group_by: str | None = None) -> str:

@@ -1,25 +1,19 @@
-"""Group composition and sparse parity tasks (THEORY.md §1), mirroring `tasks.ModularAddition`.
+"""Finite group composition [MO] (THEORY.md §1) on the quadratic net: the population, γ* (Theorem 9), the
+per-irrep construction and the irrep analysis.
 
-Finite group composition [MO]: G finite (a `groups.parse_group` spec), inputs (a, b) ∈ G×G as element
-indices, label a·b = table[a, b]. The dataset is all |G|² pairs in lexicographic order (a slowest), so
-row r is (r // |G|, r % |G|). Same interface as ModularAddition: vocab_size = n_classes = |G|, k = 2.
-
-(n,k) sparse parity [MO]: all 2^n points x ∈ {±1}^n, hidden support S ⊂ {0..n−1} with |S| = k, target
-χ_S(x) = Π_{j∈S} x_j. The network has 2 outputs and **output 0 is class +1**, so the integer label is
-0 when χ_S(x) = +1 and 1 when χ_S(x) = −1. Row r of `inputs()` is the binary expansion of r with
-coordinate 0 the most significant bit, bit 0 ↦ +1 and bit 1 ↦ −1 (row 0 is all +1).
+G finite (an `algebra.groups.parse_group` spec), inputs (a, b) ∈ G×G as element indices, label
+a·b = table[a, b]. The dataset is all |G|² pairs in lexicographic order (a slowest), so row r is
+(r // |G|, r % |G|). Same interface as ModularAddition: vocab_size = n_classes = |G|, k = 2.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
-import torch
-
 from fourier_circuits.algebra.groups import Group, parse_group
-from fourier_circuits.errors import TaskError
-
-MAX_PARITY_N = 20  # 2^20 points; larger n needs confirm_large=True
+from fourier_circuits.errors import ConfigError, TaskError
+from fourier_circuits.tasks.base import POLYNET_BRIEF, RunView, TaskKind, polynet_description, polynet_estimate, polynet_label
+from fourier_circuits.tasks.modadd import build_polynet
 
 
 @dataclass(frozen=True)
@@ -59,96 +53,87 @@ class GroupComposition:
         """|D| = |G|²."""
         return self.group.order ** 2
 
-    def inputs(self, device: torch.device | str = "cpu") -> torch.Tensor:
+    def inputs(self, device="cpu"):
         """All |G|² pairs (a, b), shape (|G|², 2), int64, lexicographic (a slowest)."""
+        import torch
         n = self.group.order
         r = torch.arange(n * n, device=device)
         return torch.stack([r // n, r % n], dim=1)
 
-    def labels_of(self, inputs: torch.Tensor) -> torch.Tensor:
+    def labels_of(self, inputs):
+        import torch
         table = torch.as_tensor(self.group.table, device=inputs.device)
         return table[inputs[:, 0], inputs[:, 1]]
 
-    def labels(self, device: torch.device | str = "cpu") -> torch.Tensor:
+    def labels(self, device="cpu"):
         """table[a, b] for every row of inputs(), shape (|G|²,), int64."""
+        import torch
         return torch.as_tensor(self.group.table, device=device).reshape(-1).clone()
 
     def describe(self) -> str:
         return f"composition in {self.group.name} (order {self.group.order})"
 
 
-def choose_support(n: int, k: int, seed: int = 0) -> tuple[int, ...]:
-    """A seeded random k-subset of {0..n−1}, sorted."""
-    gen = torch.Generator().manual_seed(seed)
-    return tuple(sorted(int(j) for j in torch.randperm(n, generator=gen)[:k]))
+def make_task(values) -> GroupComposition:
+    if values.group is None:
+        raise TaskError("task group needs --group (e.g. S4, D5, C2xS3)")
+    return GroupComposition(values.group)
 
 
-class SparseParity:
-    """(n,k) sparse parity on all of {±1}^n; label 0 ⇔ Π_{j∈S} x_j = +1 (output 0 is class +1).
+def validate(cfg) -> None:
+    if cfg.k != 2:
+        raise ConfigError(f"task group composes two elements: k must be 2, got k={cfg.k}")
 
-    support: the hidden set S (k distinct indices in 0..n−1); None draws it with `choose_support(n, k, seed)`.
-    n > 20 (more than 2^20 points) raises TaskError unless confirm_large=True.
-    """
 
-    name = "parity"
-    n_classes = 2
+def gamma_star(cfg, model) -> float | None:
+    """[MO] Theorem 9 for the quadratic net, where it applies (None otherwise, e.g. S6)."""
+    from fourier_circuits.theory.groups import theory_group
+    if cfg.activation != "poly" or (cfg.degree or 2) != 2:
+        return None
+    return theory_group(cfg.group)["gamma_star"]
 
-    def __init__(self, n: int, k: int, support=None, seed: int = 0, confirm_large: bool = False) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise TaskError(f"n must be an integer >= 1, got n={n!r}")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise TaskError(f"k must be an integer >= 1, got k={k!r}")
-        if k > n:
-            raise TaskError(f"k must be <= n, got k={k} > n={n}")
-        if n > MAX_PARITY_N and not confirm_large:
-            raise TaskError(f"n={n} gives 2^{n} points (> 2^{MAX_PARITY_N}); pass confirm_large=True to allow it")
-        if support is None:
-            support = choose_support(n, k, seed)
-        else:
-            try:
-                support = tuple(int(j) for j in support)
-            except (TypeError, ValueError):
-                raise TaskError(f"support must be a sequence of integers, got {support!r}") from None
-            if len(set(support)) != len(support):
-                raise TaskError(f"support must not repeat indices, got support={support}")
-            if len(support) != k:
-                raise TaskError(f"support must have k={k} indices, got {len(support)}: support={support}")
-            bad = [j for j in support if not 0 <= j < n]
-            if bad:
-                raise TaskError(f"support indices must lie in 0..{n - 1}, got {bad}")
-            support = tuple(sorted(support))
-        self.n, self.k, self.seed, self.support = n, k, seed, support
 
-    @property
-    def vocab_size(self) -> int:
-        """Input dimension n (there is no one-hot vocabulary; kept for interface symmetry)."""
-        return self.n
+def theory(task: GroupComposition) -> dict:
+    from fourier_circuits.theory.groups import theory_group
+    return {"task": "group", "group": task.spec, **theory_group(task.group)}
 
-    @property
-    def size(self) -> int:
-        """|D| = 2^n."""
-        return 2 ** self.n
 
-    def inputs(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """All 2^n points of {±1}^n, shape (2^n, n); coordinate 0 is the most significant bit, bit 1 ↦ −1."""
-        r = torch.arange(self.size, device=device)
-        shifts = torch.arange(self.n - 1, -1, -1, device=device)
-        bits = (r[:, None] >> shifts) & 1
-        return (1 - 2 * bits).to(dtype)
+def construct(task: GroupComposition):
+    from fourier_circuits.theory.groups import construct_group, theory_group
+    info = theory_group(task.group)
+    if not info["applies"]:
+        raise TaskError(f"no explicit max-margin construction for {task.spec}: {info['reason']}")
+    return construct_group(task.group), info["gamma_star"], task.inputs(), task.labels(), {"group": task.spec}
 
-    def parity_of(self, inputs: torch.Tensor) -> torch.Tensor:
-        """χ_S(x) = Π_{j∈S} x_j ∈ {±1}, shape (N,)."""
-        return inputs[:, list(self.support)].prod(dim=1)
 
-    def labels_of(self, inputs: torch.Tensor) -> torch.Tensor:
-        """0 where χ_S(x) = +1, 1 where χ_S(x) = −1 (int64)."""
-        return (self.parity_of(inputs) < 0).to(torch.int64)
+def analyze(run: RunView) -> tuple[dict, list]:
+    """Irrep power of every neuron (`irreps.analyze_group_net`), the same at step 0, and the figures."""
+    from fourier_circuits.analysis.fourier import significant_neurons
+    from fourier_circuits.analysis.irreps import analyze_group_net
+    summary = analyze_group_net(run.model, run.cfg.group)
+    init = analyze_group_net(run.init_model, run.cfg.group) if run.init_model is not None else None
+    if init is not None:
+        summary["irrep_power_median_init"] = init["irrep_power_median"]
+    if run.fig_dir is None:
+        return summary, []
+    from fourier_circuits.analysis.plots import plot_max_power_hist, plot_neurons_per_irrep
+    mask = significant_neurons(run.model).numpy()
+    trained = [v for v, keep in zip(summary["max_irrep_power"], mask) if keep]
+    figures = list(plot_max_power_hist(trained, init["max_irrep_power"] if init else None,
+                                       run.fig_dir / "max_irrep_power", what="irrep"))
+    names = summary["irrep_names"]
+    figures += plot_neurons_per_irrep(names, [summary["observed_fraction_per_irrep"][n] for n in names],
+                                      [summary["expected_fraction_per_irrep"][n] for n in names],
+                                      run.fig_dir / "neurons_per_irrep")
+    return summary, figures
 
-    def labels(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        return self.labels_of(self.inputs(device))
 
-    def describe(self) -> str:
-        return f"({self.n},{self.k}) sparse parity on support {list(self.support)}"
-
-    def __repr__(self) -> str:
-        return f"SparseParity(n={self.n}, k={self.k}, support={self.support})"
+KIND = TaskKind(
+    name="group", make_task=make_task, build_model=build_polynet, gamma_star=gamma_star,
+    run_label=lambda cfg: polynet_label(f"group-{cfg.group}", cfg, 2),
+    estimate=lambda cfg, task: polynet_estimate(cfg, task, task.k),
+    analyze=analyze, theory=theory, construct=construct, validate=validate, options=("group",),
+    describe=lambda cfg: polynet_description(cfg.group, cfg),
+    brief=("irrep_power_median", "irrep_power_min", "irreps_used", "trivial_irrep_neurons") + POLYNET_BRIEF,
+    position=1,
+)

@@ -1,26 +1,16 @@
-"""Tasks: the whole population of an algebraic task as integer token tuples with labels.
+"""k-input modular addition [LI] (THEORY.md §1) on the polynomial net z^k: the population, the net, γ*,
+the explicit construction and the Fourier analysis.
 
-k-input modular addition (THEORY.md §1): odd prime p, inputs a = (a_1..a_k) in Z_p^k,
-label (a_1 + .. + a_k) mod p. The dataset is all p^k tuples in lexicographic order
-(a_1 is the slowest index), so row r of `inputs()` is the base-p expansion of r.
+Odd prime p, inputs a = (a_1..a_k) in Z_p^k, label (a_1 + .. + a_k) mod p. The dataset is all p^k tuples
+in lexicographic order (a_1 is the slowest index), so row r of `inputs()` is the base-p expansion of r.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from fourier_circuits.algebra.integers import check_modadd, is_prime  # noqa: F401  (is_prime: public here)
 from fourier_circuits.errors import TaskError
-
-
-def is_prime(n: int) -> bool:
-    if n < 2:
-        return False
-    i = 2
-    while i * i <= n:
-        if n % i == 0:
-            return False
-        i += 1
-    return True
+from fourier_circuits.tasks.base import POLYNET_BRIEF, RunView, TaskKind, polynet_description, polynet_estimate, polynet_label, top_neurons
 
 
 @dataclass(frozen=True)
@@ -33,14 +23,7 @@ class ModularAddition:
     name = "modadd"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.p, int) or self.p < 3:
-            raise TaskError(f"p must be an odd prime >= 3, got p={self.p}")
-        if not is_prime(self.p):
-            raise TaskError(f"p must be prime, got p={self.p} (not prime)")
-        if not isinstance(self.k, int) or self.k < 2:
-            raise TaskError(f"k must be an integer >= 2, got k={self.k}")
-        if self.p**self.k > 2**31:
-            raise TaskError(f"population p^k = {self.p}^{self.k} is too large (> 2^31 tuples)")
+        check_modadd(self.p, self.k)
 
     @property
     def vocab_size(self) -> int:
@@ -56,56 +39,81 @@ class ModularAddition:
         """|D| = p^k."""
         return self.p**self.k
 
-    def inputs(self, device: torch.device | str = "cpu") -> torch.Tensor:
+    def inputs(self, device="cpu"):
         """All p^k tuples, shape (p^k, k), int64, lexicographic (a_1 slowest)."""
+        import torch
         r = torch.arange(self.size, device=device)
         powers = self.p ** torch.arange(self.k - 1, -1, -1, device=device)
         return (r[:, None] // powers) % self.p
 
-    def labels_of(self, inputs: torch.Tensor) -> torch.Tensor:
+    def labels_of(self, inputs):
         return inputs.sum(dim=1) % self.p
 
-    def labels(self, device: torch.device | str = "cpu") -> torch.Tensor:
+    def labels(self, device="cpu"):
         return self.labels_of(self.inputs(device))
 
     def describe(self) -> str:
         return f"{self.k}-input addition mod {self.p}"
 
 
-def make_task(name: str, p: int | None = None, k: int = 2, group: str | None = None, n: int | None = None,
-              support: list[int] | None = None, confirm_large: bool = False):
-    """Build a task from its CLI name: modadd (p, k), group (spec), parity (n, k, support)."""
-    if name == "modadd":
-        if p is None:
-            raise TaskError("task modadd needs --p (an odd prime)")
-        return ModularAddition(p=int(p), k=int(k))
-    if name == "group":
-        from fourier_circuits.tasks.group import GroupComposition
-        if group is None:
-            raise TaskError("task group needs --group (e.g. S4, D5, C2xS3)")
-        return GroupComposition(group)
-    if name == "parity":
-        from fourier_circuits.tasks.group import SparseParity
-        if n is None:
-            raise TaskError("task parity needs --n (number of bits)")
-        return SparseParity(int(n), int(k), support=support, confirm_large=confirm_large)
-    raise TaskError(f"unknown task {name!r} (known: modadd, group, parity)")
+def make_task(values) -> ModularAddition:
+    if values.p is None:
+        raise TaskError("task modadd needs --p (an odd prime)")
+    return ModularAddition(p=int(values.p), k=int(values.k))
 
 
-def task_of(cfg) -> "ModularAddition":
-    """The task described by a TrainConfig."""
-    return make_task(cfg.task, p=cfg.p, k=cfg.k, group=cfg.group, n=cfg.n, support=cfg.support,
-                     confirm_large=cfg.confirm_large)
+def build_polynet(cfg, task, device, dtype):
+    """The net of THEORY.md §2 on a one-hot task: k untied embeddings, z^d (d = degree or k) or ReLU."""
+    from fourier_circuits.models.polynet import PolyNet
+    return PolyNet(task.vocab_size, task.k, cfg.width, task.n_classes, cfg.activation, cfg.degree,
+                   cfg.init_scale, cfg.seed, dtype, device)
 
 
-def train_test_split(n: int, train_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random split of range(n): (train indices, test indices), both sorted.
+def gamma_star(cfg, model) -> float | None:
+    """[LI] Thm 4.1 for the z^k net (activation poly with degree k), else None."""
+    from fourier_circuits.theory.modadd import gamma_star_modadd
+    if cfg.activation != "poly" or (cfg.degree or cfg.k) != cfg.k:
+        return None
+    return gamma_star_modadd(cfg.p, cfg.k)
 
-    train_fraction = 1 trains on the whole population (the theory's setting) and leaves the test set empty.
-    """
-    if not 0.0 < train_fraction <= 1.0:
-        raise TaskError(f"train_fraction must be in (0, 1], got {train_fraction}")
-    n_train = max(1, round(train_fraction * n))
-    gen = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(n, generator=gen)
-    return perm[:n_train].sort().values, perm[n_train:].sort().values
+
+def theory(task: ModularAddition) -> dict:
+    from fourier_circuits.theory.modadd import theory_modadd
+    return theory_modadd(task.p, task.k)
+
+
+def construct(task: ModularAddition):
+    from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
+    return (construct_modadd(task.p, task.k), gamma_star_modadd(task.p, task.k), task.inputs(), task.labels(),
+            {"p": task.p, "k": task.k})
+
+
+def analyze(run: RunView) -> tuple[dict, list]:
+    """Per-neuron Fourier statistics (`fourier.analyze_polynet`), the same at step 0, and the neuron figures."""
+    from fourier_circuits.analysis.fourier import (analyze_polynet, neuron_dominant_frequency, neuron_max_power,
+                                                   significant_neurons)
+    model = run.model
+    summary = analyze_polynet(model)
+    init_power = neuron_max_power(run.init_model) if run.init_model is not None else None
+    if init_power is not None:
+        summary["max_power_median_init"] = float(init_power.median())
+    if run.fig_dir is None:
+        return summary, []
+    from fourier_circuits.analysis.plots import plot_dominant_frequency_hist, plot_max_power_hist, plot_neurons
+    mask = significant_neurons(model)
+    figures = list(plot_neurons(model, top_neurons(model), run.fig_dir / "neurons"))
+    figures += plot_max_power_hist(neuron_max_power(model)[mask], init_power, run.fig_dir / "max_power")
+    figures += plot_dominant_frequency_hist(neuron_dominant_frequency(model)[mask], model.vocab_size,
+                                            run.fig_dir / "dominant_frequency")
+    return summary, figures
+
+
+KIND = TaskKind(
+    name="modadd", make_task=make_task, build_model=build_polynet, gamma_star=gamma_star,
+    run_label=lambda cfg: polynet_label(f"modadd-p{cfg.p}-k{cfg.k}", cfg, cfg.k),
+    estimate=lambda cfg, task: polynet_estimate(cfg, task, task.k),
+    analyze=analyze, theory=theory, construct=construct, options=("p", "k"),
+    describe=lambda cfg: polynet_description(f"p={cfg.p} k={cfg.k}", cfg),
+    brief=("max_power_median", "max_power_min", "frac_neurons_power_ge_095", "frequency_coverage") + POLYNET_BRIEF,
+    position=0,
+)

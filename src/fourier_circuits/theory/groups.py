@@ -1,8 +1,5 @@
-"""Closed-form maximum margins and explicit max-margin networks for sparse parity and finite groups
-(THEORY.md §4, §6).
+"""Finite-group theory (THEORY.md §4, §6): [MO] Theorem 9 and the explicit per-irrep construction.
 
-(n,k) sparse parity [MO Thm 8], parity net (u·x)^k w, ν = k+1, m ≥ 2^{k−1}:
-    γ* = k! · sqrt(2 (k+1)^{−(k+1)})            (independent of n).
 Finite group G [MO Thm 9], quadratic net (u[a] + v[b])² w[c], ν = 3, m ≥ 2 Σ_{n≥2} d_n³, provided every
 irrep is of real type and Σ_{n≥2} d_n^{1.5} χ_n(C) < 0 for every non-identity conjugacy class C:
     γ* = 2 / (3 sqrt(3|G|)) · 1 / Σ_{n≥2} d_n^{2.5}      (sums over the non-trivial irreps).
@@ -10,72 +7,26 @@ Where the hypotheses fail the formula is not reported (gamma_star None, with the
 """
 from __future__ import annotations
 
-import itertools
 import math
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from fourier_circuits.tasks.group import GroupComposition, choose_support
-from fourier_circuits.models.polynet import PolyNet
-from fourier_circuits.models.parity import ParityNet
+import numpy as np
+
+from fourier_circuits.algebra.groups import Group, parse_group
 from fourier_circuits.algebra.representations import character_condition, irreps
 from fourier_circuits.errors import TaskError
 
+if TYPE_CHECKING:  # torch is imported where a network is built: the formulas answer without it
+    import torch
 
-# ---------------------------------------------------------------------------------------------- parity
-
-def _check_parity(n: int, k: int) -> None:
-    for name, v in (("n", n), ("k", k)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise TaskError(f"{name} must be an integer >= 1, got {name}={v!r}")
-    if k > n:
-        raise TaskError(f"k must be <= n, got k={k} > n={n}")
+    from fourier_circuits.models.polynet import PolyNet
 
 
-def gamma_star_parity(n: int, k: int) -> float:
-    """γ* = k! sqrt(2 (k+1)^{−(k+1)}) for the (n,k) parity net (independent of n)."""
-    _check_parity(n, k)
-    return math.factorial(k) * math.sqrt(2.0 * (k + 1) ** (-(k + 1)))
-
-
-def min_width_parity(n: int, k: int) -> int:
-    """2^{k−1}: the width of the explicit construction."""
-    _check_parity(n, k)
-    return 2 ** (k - 1)
-
-
-def theory_parity(n: int, k: int) -> dict:
-    return {"task": "parity", "n": n, "k": k, "gamma_star": gamma_star_parity(n, k),
-            "min_width": min_width_parity(n, k), "nu": k + 1, "applies": True, "reason": None}
-
-
-def construct_parity(n: int, k: int, support=None, dtype: torch.dtype = torch.float64) -> ParityNet:
-    """The max-margin parity net of THEORY.md §6 with m = 2^{k−1} neurons.
-
-    For each c ∈ {±1}^k with c_1 = +1: u = c on S (0 elsewhere), w = (Π_j c_j)/sqrt(2) · [1, −1]. From
-        Σ_{c∈{±1}^k} (Π_j c_j)(Σ_j c_j x_j)^k = 2^k k! Π_j x_j   (c and −c give the same term)
-    the logits are f(x) = 2^{k−1} k!/sqrt(2) · χ_S(x) · [1, −1]: margin 2^k k!/sqrt(2) on every point.
-    Each neuron has |u_j| = ‖w‖ = 1 on S, which is already the balanced scaling (min of k t² + t^{−2k}
-    at t = 1), so ‖θ_i‖^{k+1} = (k+1)^{(k+1)/2} and the normalized margin is exactly γ*; no rebalancing.
-    support: the hidden set S (default: `group_tasks.choose_support(n, k, 0)`, as SparseParity(n, k)).
-    """
-    _check_parity(n, k)
-    support = choose_support(n, k, 0) if support is None else tuple(int(j) for j in support)
-    if len(set(support)) != k or any(not 0 <= j < n for j in support):
-        raise TaskError(f"support must be {k} distinct indices in 0..{n - 1}, got {support}")
-    signs = torch.tensor([c for c in itertools.product((1.0, -1.0), repeat=k) if c[0] == 1.0],
-                         dtype=torch.float64)                       # (2^{k−1}, k)
-    u = torch.zeros(len(signs), n, dtype=torch.float64)
-    u[:, list(support)] = signs
-    w = signs.prod(dim=1)[:, None] / math.sqrt(2.0) * torch.tensor([1.0, -1.0], dtype=torch.float64)
-    return ParityNet.from_weights(u.to(dtype), w.to(dtype), k)
-
-
-# ---------------------------------------------------------------------------------------------- groups
-
-def _group(spec):
-    return GroupComposition(spec).group if isinstance(spec, str) else spec
+def _group(spec: str | Group) -> Group:
+    if not isinstance(spec, (str, Group)):
+        raise TaskError(f"group spec must be a string, got {spec!r}")
+    return parse_group(spec) if isinstance(spec, str) else spec
 
 
 def theory_group(spec) -> dict:
@@ -122,7 +73,7 @@ def gamma_star_group(spec) -> float | None:
     return theory_group(spec)["gamma_star"]
 
 
-def construct_group(spec, dtype: torch.dtype = torch.float64) -> PolyNet:
+def construct_group(spec, dtype: torch.dtype | None = None) -> PolyNet:
     """The group net of THEORY.md §6 as a PolyNet (k = 2 inputs, degree 2), m = 2 Σ_{R≠1} d_R³.
 
     For each non-trivial real irrep R (d = d_R) and (i, j, l) ∈ [d]³ two neurons
@@ -137,6 +88,10 @@ def construct_group(spec, dtype: torch.dtype = torch.float64) -> PolyNet:
     only where `theory_group(G)["applies"]` (e.g. not for S6, where the character condition fails).
     Raises TaskError if some irrep is not of real type (C_n, n ≥ 3; A4; Q8; ...).
     """
+    import torch
+
+    from fourier_circuits.models.polynet import PolyNet
+    dtype = torch.float64 if dtype is None else dtype
     group = _group(spec)
     reps = irreps(group)
     non_real = [r for r in reps if r.kind != "real"]

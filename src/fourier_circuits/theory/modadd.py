@@ -8,21 +8,25 @@ from __future__ import annotations
 import itertools
 import math
 
-import torch
+from typing import TYPE_CHECKING
 
-from fourier_circuits.models.polynet import PolyNet
-from fourier_circuits.tasks.modadd import ModularAddition
+from fourier_circuits.algebra.integers import check_modadd
+
+if TYPE_CHECKING:  # torch is imported where a network is built: the formulas answer without it
+    import torch
+
+    from fourier_circuits.models.polynet import PolyNet
 
 
 def gamma_star_modadd(p: int, k: int = 2) -> float:
     """γ* = 2·k! / ((2k+2)^{(k+1)/2} (p−1) p^{(k−1)/2}) for the polynomial net with z^k activation."""
-    ModularAddition(p, k)  # validates p, k
+    check_modadd(p, k)
     return 2 * math.factorial(k) / ((2 * k + 2) ** ((k + 1) / 2) * (p - 1) * p ** ((k - 1) / 2))
 
 
 def min_width_modadd(p: int, k: int = 2) -> int:
     """Width of the explicit construction, 2^{2k−2}(p−1), sufficient for γ*."""
-    ModularAddition(p, k)
+    check_modadd(p, k)
     return 2 ** (2 * k - 2) * (p - 1)
 
 
@@ -31,7 +35,7 @@ def theory_modadd(p: int, k: int = 2) -> dict:
             "min_width": min_width_modadd(p, k), "nu": k + 1}
 
 
-def construct_modadd(p: int, k: int = 2, dtype: torch.dtype = torch.float64) -> PolyNet:
+def construct_modadd(p: int, k: int = 2, dtype: torch.dtype | None = None) -> PolyNet:
     """The max-margin network of THEORY.md §6 with m = 2^{2k−2}(p−1) neurons.
 
     For each frequency ζ in 1..(p−1)/2, with φ_j = 2πζa_j/p and ψ = 2πζc/p,
@@ -42,7 +46,11 @@ def construct_modadd(p: int, k: int = 2, dtype: torch.dtype = torch.float64) -> 
     Summed over ζ the logits are (p·1[c = Σa] − 1)/2. Each neuron is then rebalanced
     (u → t·u, w → w/t^k with ‖u_j‖ = ‖w‖), without which the margin is only ~0.6–0.7 γ*.
     """
-    ModularAddition(p, k)
+    import torch
+
+    from fourier_circuits.models.polynet import PolyNet
+    check_modadd(p, k)
+    dtype = torch.float64 if dtype is None else dtype
     a = torch.arange(p, dtype=dtype)
     subsets = list(itertools.product((0, 1), repeat=k))          # T as indicator: 1 = sin factor
     signs = [s for s in itertools.product((1, -1), repeat=k) if s[0] == 1]

@@ -1,27 +1,8 @@
-"""Training configuration: one flat dataclass, named recipes, paper presets, config files.
+"""Training configuration: one flat dataclass in sections, validated section by section, and config files.
 
-Resolution order (later wins): dataclass defaults < recipe < preset < config file < command-line overrides.
-
-Recipes (how to train):
-  fast  (default) normalized-margin ascent: parameters kept on the unit ‖θ‖_{2,ν} sphere, Adam on the
-        smoothed margin −(s/τ)·log Σ_{x, c≠y} exp(−τ (F_y − F_c)/s) of the normalized logits F = f(θ)/‖θ‖^ν
-        (s = RMS of F from the previous step), τ annealed geometrically, lr decayed linearly; stops when the
-        normalized margin has converged. See README "The fast recipe".
-  mo    [MO]: full-batch GD on cross-entropy + λ‖θ‖_{2,ν}^ν, λ = 1e−4, lr 0.05 doubled at steps 1k, 2k, .., 10k;
-        init scale 10 (unstated in [MO]; at scale 1 GD barely moves in 3000 steps).
-  li    [LI]: AdamW lr 5e−3, betas (0.9, 0.98), 10 warm-up steps, batch 1024, λ = 0.005 on ‖θ‖_{2,ν}^ν,
-        50/50 train/test split.
-  tf    transformers (model = transformer; the community grokking recipe): cross-entropy, AdamW lr 1e−3,
-        betas (0.9, 0.98), 10 warm-up steps, weight decay 1.0, full batch, 30% train, 20000 steps, no
-        normalization, no early stop (margins are not defined for a transformer). It is also the default
-        recipe when model = transformer and no recipe is named.
-
-Transformer presets ([LI] §5 and Fig 4; EXPERIMENTS.md). [LI] give "160 heads, hidden 128" and nothing else
-about the shapes. 160 heads cannot split a 128-dim residual stream, so here d_model = 128 and every head has
-d_head = 128 (a full 128×128 W^KQ per head, the object [LI] plot); d_mlp = 512 (4·d_model, unstated in [LI]);
-no LayerNorm; batch 1024; steps (unstated) 20000. The `-cpu` variants shrink the heads (8, d_head 32) and,
-where needed, p, so that each finishes in a few minutes on 2 CPU cores (li-grok-*-cpu: also weight decay
-1.0 and lr 3e-3, see PRESETS).
+Resolution order (later wins): dataclass defaults < recipe < preset < config file < command-line overrides
+(recipes and presets: `training.presets`). The stored form is the flat dict of `TrainConfig.to_dict()`
+(config.json, the config hash and the run-directory names depend on it and do not change).
 """
 from __future__ import annotations
 
@@ -30,8 +11,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fourier_circuits.tasks.modadd import TaskError, task_of
-from fourier_circuits.errors import ConfigError
+from fourier_circuits.errors import ConfigError, TaskError
+from fourier_circuits.tasks.registry import DEFAULT_MODEL, kind_of, kinds, task_names, task_of
+from fourier_circuits.training.presets import PRESETS, RECIPES
+from fourier_circuits.training.resources import check_resources
 
 
 @dataclass
@@ -92,75 +75,13 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-RECIPES: dict[str, dict] = {
-    "fast": {},
-    "mo": dict(objective="ce", optimizer="gd", lr=0.05, lr_schedule="doubling",
-               lr_doubling_steps=[1000 * i for i in range(1, 11)], regularizer="l2nu", lam=1e-4,
-               normalize=False, steps=40000, early_stop=False, init_scale=10.0),
-    "li": dict(objective="ce", optimizer="adamw", lr=5e-3, betas=[0.9, 0.98], lr_schedule="warmup",
-               warmup_steps=10, batch_size=1024, regularizer="l2nu", lam=0.005, normalize=False,
-               train_fraction=0.5, steps=20000, early_stop=False),
-    "tf": dict(model="transformer", objective="ce", optimizer="adamw", lr=1e-3, betas=[0.9, 0.98],
-               lr_schedule="warmup", warmup_steps=10, weight_decay=1.0, regularizer="none", lam=0.0,
-               train_fraction=0.3, batch_size=None, steps=20000, early_stop=False, normalize=False),
-}
-
-_LI_TF = dict(recipe="tf", model="transformer", n_layers=1, n_heads=160, d_model=128, d_head=128, d_mlp=512,
-              batch_size=1024, lr=1e-3, weight_decay=1e-3, train_fraction=0.5, steps=20000)
-_LI_GROK = {**_LI_TF, "n_layers": 2, "n_evals": 100}
-_CPU = dict(n_heads=8, d_head=32)
-
-PRESETS: dict[str, dict] = {
-    "mo-modadd-quadratic": dict(recipe="mo", p=71, k=2, width=500),
-    "mo-modadd-relu": dict(recipe="mo", p=71, k=2, width=500, activation="relu", regularizer="l2"),
-    # parity: init scale 1 ([MO] states none); with the mo recipe's 10 the degree-5 logits start at ~1e5 and
-    # GD at lr 0.1 diverges at step 2. With 1: 0.9917 γ* after the 30,000 steps.
-    "mo-parity-10-4": dict(recipe="mo", task="parity", n=10, k=4, p=None, width=40, init_scale=1.0, lr=0.1, lr_schedule="constant",
-                           lr_doubling_steps=[], lam=1e-3, steps=30000),
-    "mo-s3": dict(recipe="mo", task="group", group="S3", p=None, width=30, lam=1e-7, steps=50000,
-                  lr_doubling_steps=[200 * i for i in range(1, 14)] + [5000, 10000]),
-    "mo-s4": dict(recipe="mo", task="group", group="S4", p=None, width=200, lam=1e-7, steps=50000,
-                  lr_doubling_steps=[200 * i for i in range(1, 14)] + [5000, 10000]),  # [MO]: unstated; as S3
-    "mo-s5": dict(recipe="mo", task="group", group="S5", p=None, width=2000, lam=1e-5, steps=75000, batch_size=1000,
-                  lr_doubling_steps=[3000 * i for i in range(1, 9)]),
-    "li-nn-k3": dict(recipe="li", p=97, k=3, width=1536),
-    "li-nn-k4": dict(recipe="li", p=47, k=4, width=2944),
-    "li-nn-k5": dict(recipe="li", p=23, k=5, width=5632),
-    "nanda-grok": dict(recipe="tf", model="transformer", p=113, k=2, n_layers=1, n_heads=4, d_model=128,
-                       d_head=32, d_mlp=512, train_fraction=0.3, weight_decay=1.0, lr=1e-3, batch_size=None,
-                       steps=25000, n_evals=100, op_token=False),  # Nanda et al.'s [a, b, =] tokens
-    "li-tf-k3": dict(_LI_TF, p=61, k=3),
-    "li-tf-k4": dict(_LI_TF, p=31, k=4),
-    "li-tf-k5": dict(_LI_TF, p=17, k=5),
-    "li-grok-k2": dict(_LI_GROK, p=97, k=2),
-    "li-grok-k3": dict(_LI_GROK, p=31, k=3),
-    "li-grok-k4": dict(_LI_GROK, p=11, k=4),
-    "li-grok-k5": dict(_LI_GROK, p=5, k=5),
-}
-# The li-grok ones also use weight decay 1.0 and lr 3e-3 (the [LI] 1e-3 / 1e-3 memorizes within ~200 steps
-# but does not generalize within a CPU budget); with them test accuracy rises within ~1000 steps. All -cpu
-# transformer presets decay the learning rate linearly to 0 after the warm-up: at a constant 3e-3, Adam's
-# late loss spikes (k = 3: train accuracy 1.0 → 0.09 at step 373) undo what was learned.
-_GROK_CPU = dict(_CPU, weight_decay=1.0, lr=3e-3, lr_schedule="linear")
-# CPU-scale variants (a few minutes each on 2 CPU cores; 8 heads of d_head 32, smaller p where needed). The
-# li-tf ones use the same optimizer as li-grok: with [LI]'s weight decay 1e-3, k = 3 memorizes (train loss
-# 1e-6) and test accuracy stalls at 0.98.
-PRESETS.update({
-    "nanda-grok-cpu": dict(PRESETS["nanda-grok"], p=59, steps=3000),
-    "li-tf-k3-cpu": dict(_LI_TF, **_GROK_CPU, p=23, k=3, steps=1000),
-    "li-tf-k4-cpu": dict(_LI_TF, **_GROK_CPU, p=11, k=4, steps=1000),
-    "li-tf-k5-cpu": dict(_LI_TF, **_GROK_CPU, p=7, k=5, steps=1000),
-    "li-grok-k2-cpu": dict(_LI_GROK, **{**_GROK_CPU, "lr_schedule": "warmup"}, p=97, k=2, steps=1000),  # no spikes at k=2;
-    # the linear decay slows its late test-accuracy climb (seed 0 ends at 0.989 instead of 1.0)
-    "li-grok-k3-cpu": dict(_LI_GROK, **_GROK_CPU, p=17, k=3, steps=1500),  # 1000: test ends at 0.987
-    "li-grok-k4-cpu": dict(_LI_GROK, **_GROK_CPU, p=11, k=4, steps=1000),
-    "li-grok-k5-cpu": dict(_LI_GROK, **_GROK_CPU, p=5, k=5, steps=1000),
-})
-
-CHOICES = dict(task=("modadd", "group", "parity"), model=("polynet", "transformer"), activation=("poly", "relu"), dtype=("float32", "float64"),
-               device=("auto", "cpu", "cuda"), recipe=tuple(RECIPES), objective=("softmin", "ce"),
-               optimizer=("adam", "adamw", "gd"), lr_schedule=("constant", "doubling", "warmup", "linear"),
-               regularizer=("none", "l2nu", "l2"))
+def choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of every enumerated key (task and model kinds come from the task registry)."""
+    model_kinds = tuple(name for name, kind in kinds().items() if not kind.is_task)
+    return dict(task=task_names(), model=(DEFAULT_MODEL, *model_kinds), activation=("poly", "relu"),
+                dtype=("float32", "float64"), device=("auto", "cpu", "cuda"), recipe=tuple(RECIPES),
+                objective=("softmin", "ce"), optimizer=("adam", "adamw", "gd"),
+                lr_schedule=("constant", "doubling", "warmup", "linear"), regularizer=("none", "l2nu", "l2"))
 
 
 def read_toml(path: str | Path, what: str = "config file") -> dict:
@@ -193,12 +114,15 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     if config_file is not None:
         values.update(load_config_file(config_file))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    recipe = values.get("recipe", "tf" if values.get("model") == "transformer" else "fast")
+    model = values.get("model", DEFAULT_MODEL)
+    default_kind = kinds().get(model if model != DEFAULT_MODEL else values.get("task", "modadd"))
+    recipe = values.get("recipe", default_kind.default_recipe if default_kind else "fast")
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
     merged = {"recipe": recipe, **RECIPES[recipe], **(PRESETS.get(preset, {}) if preset else {}), **values}
-    if merged.get("task", "modadd") != "modadd":
-        merged.setdefault("p", None)  # the modadd default p is meaningless for other tasks
+    task_kind = kinds().get(merged.get("task", "modadd"))
+    if task_kind is not None and "p" not in task_kind.options:
+        merged.setdefault("p", None)  # the modadd default p is meaningless for tasks that do not read it
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(merged) - known)
     if unknown:
@@ -227,58 +151,71 @@ def check_type(key: str, value) -> None:
         raise ConfigError(f"{key} must be of type {annotation}, got {key}={value!r}")
 
 
+# Each section's checks: (key, holds, what it must be). A failing one is reported as "<key> <why>, got ...".
+def _task_checks(cfg: TrainConfig) -> list:
+    return [("train_fraction", 0 < cfg.train_fraction <= 1, "must be in (0, 1]")]
+
+
+def _model_checks(cfg: TrainConfig) -> list:
+    return [("width", cfg.width >= 1, "must be >= 1"),
+            ("degree", cfg.degree is None or cfg.degree >= 1, "must be >= 1")]
+
+
+def _optimization_checks(cfg: TrainConfig) -> list:
+    return [
+        ("lam", cfg.lam >= 0, "must be >= 0"),
+        ("lr", cfg.lr > 0, "must be > 0"),
+        ("steps", cfg.steps >= 1, "must be >= 1"),
+        ("weight_decay", cfg.weight_decay >= 0, "must be >= 0"),
+        ("batch_size", cfg.batch_size is None or cfg.batch_size >= 1, "must be >= 1"),
+        ("tau_start", cfg.tau_start > 0, "must be > 0"),
+        ("tau_end", cfg.tau_end > 0, "must be > 0"),
+        ("reg_power", cfg.reg_power is None or cfg.reg_power > 0, "must be > 0"),
+        ("warmup_steps", cfg.warmup_steps >= 0, "must be >= 0"),
+    ]
+
+
+def _bookkeeping_checks(cfg: TrainConfig) -> list:
+    return [("n_evals", cfg.n_evals >= 1, "must be >= 1"),
+            ("memory_budget_mb", cfg.memory_budget_mb >= 1, "must be >= 1")]
+
+
+SECTIONS = (_task_checks, _model_checks, _optimization_checks, _bookkeeping_checks)
+
+
 def validate(cfg: TrainConfig) -> None:
-    """Check every value before any work starts; raise ConfigError naming the bad value."""
-    for key, allowed in CHOICES.items():
+    """Check every value before any work starts; raise ConfigError naming the bad value.
+
+    Order: enumerated keys, the task (its population), each section's ranges, the kind's own checks
+    (`TaskKind.validate`), the optimizer's betas, the device, and last the resource guard (a run that cannot
+    fit in memory is refused here, before any directory is written, unless confirm_large).
+    """
+    for key, allowed in choices().items():
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}")
     try:
         task_of(cfg)
     except TaskError as e:
         raise ConfigError(str(e)) from None
-    checks = [
-        ("width", cfg.width >= 1, "must be >= 1"),
-        ("lam", cfg.lam >= 0, "must be >= 0"),
-        ("lr", cfg.lr > 0, "must be > 0"),
-        ("steps", cfg.steps >= 1, "must be >= 1"),
-        ("weight_decay", cfg.weight_decay >= 0, "must be >= 0"),
-        ("train_fraction", 0 < cfg.train_fraction <= 1, "must be in (0, 1]"),
-        ("batch_size", cfg.batch_size is None or cfg.batch_size >= 1, "must be >= 1"),
-        ("degree", cfg.degree is None or cfg.degree >= 1, "must be >= 1"),
-        ("tau_start", cfg.tau_start > 0, "must be > 0"),
-        ("tau_end", cfg.tau_end > 0, "must be > 0"),
-        ("reg_power", cfg.reg_power is None or cfg.reg_power > 0, "must be > 0"),
-        ("warmup_steps", cfg.warmup_steps >= 0, "must be >= 0"),
-        ("n_evals", cfg.n_evals >= 1, "must be >= 1"),
-        ("memory_budget_mb", cfg.memory_budget_mb >= 1, "must be >= 1"),
-    ]
-    for key, ok, why in checks:
-        if not ok:
-            raise ConfigError(f"{key} {why}, got {key}={getattr(cfg, key)}")
-    if cfg.task == "group" and cfg.k != 2:
-        raise ConfigError(f"task group composes two elements: k must be 2, got k={cfg.k}")
-    if cfg.task == "parity" and cfg.activation != "poly":
-        raise ConfigError(f"task parity uses the x^k net: activation must be poly, got {cfg.activation!r}")
+    for section in SECTIONS:
+        for key, ok, why in section(cfg):
+            if not ok:
+                raise ConfigError(f"{key} {why}, got {key}={getattr(cfg, key)}")
+    kind_of(cfg).validate(cfg)
     if len(cfg.betas) != 2 or not all(0 <= b < 1 for b in cfg.betas):
         raise ConfigError(f"betas must be two numbers in [0, 1), got betas={cfg.betas}")
-    if cfg.model == "transformer":
-        _validate_transformer(cfg)
+    check_device(cfg.device)
+    check_resources(cfg)
 
 
-def _validate_transformer(cfg: TrainConfig) -> None:
-    """A transformer trains on tokenized modular addition with cross-entropy (no margin-sphere machinery)."""
-    if cfg.task != "modadd":
-        raise ConfigError(f"model transformer is implemented for task modadd only, got task={cfg.task!r}")
-    if cfg.objective != "ce":
-        raise ConfigError(f"model transformer trains with objective ce (its logits are not homogeneous, so the "
-                          f"normalized-margin objective is undefined), got objective={cfg.objective!r}")
-    if cfg.normalize:
-        raise ConfigError("model transformer needs normalize = false (no ‖θ‖_{2,ν} sphere), got normalize=True")
-    if cfg.regularizer == "l2nu":
-        raise ConfigError("model transformer supports regularizer none or l2 (or AdamW weight_decay), "
-                          "got regularizer='l2nu'")
-    for key in ("n_layers", "n_heads", "d_model", "d_head"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"{key} must be >= 1, got {key}={getattr(cfg, key)}")
-    if cfg.d_mlp < 0:
-        raise ConfigError(f"d_mlp must be >= 0, got d_mlp={cfg.d_mlp}")
+def check_device(name: str) -> None:
+    """--device cuda on a machine without CUDA is bad input (checked before anything is written)."""
+    if name == "cuda":
+        try:
+            import torch
+            available = torch.cuda.is_available()
+        except ImportError:
+            available = False
+        if not available:
+            raise ConfigError("device cuda requested but CUDA is not available on this machine "
+                              "(use --device cpu or auto)")

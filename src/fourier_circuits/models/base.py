@@ -1,0 +1,89 @@
+"""The training interface every model offers, so that a trainer needs no model-kind branches.
+
+    model.fused_population               True: `logits(None, ..)` means the whole population Z_p^k
+                                         (lexicographic); False: x must be given
+    model.nu                             homogeneity degree ν, f(αθ) = α^ν f(θ); None if not homogeneous
+    model.bytes_per_row()                activation bytes one population row costs in a chunk
+    model.rows_per_chunk(budget_bytes)   rows of one chunk within the memory budget
+    model.logits(x, rows)                f(θ, x) (N, classes), detached: the loss is built on it as a leaf
+    model.backward_from_logits(x, g, rows)   adds ∂L/∂θ = Σ_x J_f(x)^T g(x) to .grad, g = ∂L/∂f(θ, x)
+    model.config()                       the dict stored in checkpoints
+
+PolyNet implements `logits` / `backward_from_logits` by hand (`models.passes`); the other models use
+`AutogradPass`, which runs the ordinary forward with autograd and back-propagates g through its graph.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+
+class TrainableModel(Protocol):
+    """What the trainer calls (see the module docstring)."""
+
+    fused_population: bool
+
+    @property
+    def nu(self) -> int | None: ...
+
+    def rows_per_chunk(self, budget_bytes: int) -> int: ...
+
+    def logits(self, x: torch.Tensor | None, rows: int) -> torch.Tensor: ...
+
+    def backward_from_logits(self, x: torch.Tensor | None, grad_logits: torch.Tensor, rows: int) -> None: ...
+
+    def config(self) -> dict: ...
+
+
+def rows_within(budget_bytes: int, bytes_per_row: int) -> int:
+    """max(1, budget // bytes_per_row): rows of one chunk, at least one whatever the budget."""
+    return max(1, budget_bytes // bytes_per_row)
+
+
+class HiddenLayerBudget:
+    """Chunk size of a one-hidden-layer net (`width` m, parameter `embed`): a chunk of rows holds a
+    (rows, m) hidden activation and two temporaries of that shape, so a row costs 3·m·(bytes per value)."""
+
+    width: int
+    embed: torch.Tensor
+
+    def bytes_per_row(self) -> int:
+        return self.width * self.embed.element_size() * 3
+
+    def rows_per_chunk(self, budget_bytes: int) -> int:
+        return rows_within(budget_bytes, self.bytes_per_row())
+
+
+class AutogradPass:
+    """`logits` / `backward_from_logits` for a model (an nn.Module) without a hand-written backward.
+
+    With autograd on, `logits(x)` runs the forward once over the whole batch, keeps the output (and so its
+    graph) and returns it detached; `backward_from_logits(x, g)` then calls output.backward(g) and drops it.
+    The result is the one of autograd through loss(model(x)): the same forward, the same backward.
+    `rows` splits the batch only with autograd off (evaluation): the graph holds every row's activations
+    anyway, and splitting it would change the order in which the gradient sums over rows.
+    """
+
+    fused_population: bool = False
+    _kept_output: torch.Tensor | None = None    # the last `logits` output, with its graph
+
+    def logits(self, x: torch.Tensor | None, rows: int = 1 << 14) -> torch.Tensor:
+        """f(θ, x), shape (N, classes), detached; x = None (the population) needs a fused model."""
+        if x is None:
+            raise ValueError(f"{type(self).__name__} has no fused population pass: give the inputs x")
+        self._kept_output = None
+        if torch.is_grad_enabled() and any(q.requires_grad for q in self.parameters()):
+            self._kept_output = self(x)
+            return self._kept_output.detach()
+        if x.shape[0] <= rows:
+            return self(x)
+        return torch.cat([self(x[s:s + rows]) for s in range(0, x.shape[0], rows)])
+
+    def backward_from_logits(self, x: torch.Tensor | None, grad_logits: torch.Tensor, rows: int = 1 << 14) -> None:
+        """Accumulate into .grad Σ_x J_f(x)^T grad_logits(x) through the graph of the last `logits(x)` call
+        (x and rows are those of that call; the graph is not re-run)."""
+        output, self._kept_output = self._kept_output, None
+        if output is None:
+            raise RuntimeError("backward_from_logits needs a preceding logits(x) call with autograd on")
+        output.backward(grad_logits)

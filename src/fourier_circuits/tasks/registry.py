@@ -1,0 +1,61 @@
+"""The task registry: every module of this package with a `KIND = TaskKind(...)` is a task kind.
+
+`kind_of(cfg)` picks the kind of a configuration: the model's own kind when the model is not the default
+polynomial net (the transformer), else the task's. Adding a task kind is one new module here.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from types import SimpleNamespace
+
+from fourier_circuits.errors import TaskError
+from fourier_circuits.tasks.base import TaskKind
+
+DEFAULT_MODEL = "polynet"
+_NOT_KINDS = {"base", "registry", "split"}
+
+
+@cache
+def kinds() -> dict[str, TaskKind]:
+    """name -> TaskKind, for every kind module of the package (found by name, imported once)."""
+    import fourier_circuits.tasks as package
+    found = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name not in _NOT_KINDS:
+            kind = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "KIND", None)
+            if isinstance(kind, TaskKind):
+                found[kind.name] = kind
+    return found
+
+
+def task_names() -> tuple[str, ...]:
+    """The values `task` can take (model kinds such as the transformer are chosen with `model`)."""
+    chosen = sorted((k for k in kinds().values() if k.is_task), key=lambda k: (k.position, k.name))
+    return tuple(k.name for k in chosen)
+
+
+def task_kind(name: str) -> TaskKind:
+    if name not in task_names():
+        raise TaskError(f"unknown task {name!r} (known: {', '.join(task_names())})")
+    return kinds()[name]
+
+
+def kind_of(cfg) -> TaskKind:
+    """The kind that owns a run: cfg.model's when it is not the default polynomial net, else cfg.task's."""
+    if cfg.model != DEFAULT_MODEL:
+        return kinds()[cfg.model]
+    return task_kind(cfg.task)
+
+
+def make_task(name: str, p: int | None = None, k: int = 2, group: str | None = None, n: int | None = None,
+              support: list[int] | None = None, confirm_large: bool = False):
+    """Build a task from its CLI name: modadd (p, k), group (spec), parity (n, k, support)."""
+    values = SimpleNamespace(p=p, k=k, group=group, n=n, support=support, confirm_large=confirm_large)
+    return task_kind(name).make_task(values)
+
+
+def task_of(cfg):
+    """The population of a TrainConfig."""
+    return kind_of(cfg).make_task(cfg)
