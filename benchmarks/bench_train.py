@@ -64,7 +64,7 @@ def step_seconds(k: int, p: int, m: int, device: str, repeats: int) -> tuple[flo
         step()
         _sync(trainer.device)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times[3:]), trainer.model.population_pass(trainer._rows_per_chunk())
+    return statistics.median(times[3:]), trainer.model.population_pass(trainer.model.rows_per_chunk(trainer.budget))
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ import torch
 from torch.nn.functional import cross_entropy
 
 from fourier_circuits.analysis.curves import first_step_at, test_loss_collapse_step
-from fourier_circuits.tasks.modadd import ModularAddition
 from fourier_circuits.models.transformer import Transformer, TransformerConfig, tokenize_modadd
+from fourier_circuits.tasks.modadd import ModularAddition
 
 
 def main() -> None:

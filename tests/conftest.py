@@ -8,8 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from fourier_circuits.runs import store as runstore
 from fourier_circuits.cli import main
+from fourier_circuits.runs import store as runstore
 
 TRAINED_ARGS = ["--p", "7", "--k", "2", "--width", "24", "--steps", "40", "--no-progress", "--json"]
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from fourier_circuits.runs import store as runstore
 from fourier_circuits.cli import main
+from fourier_circuits.runs import store as runstore
 from fourier_circuits.theory.modadd import gamma_star_modadd
 
 

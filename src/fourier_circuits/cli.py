@@ -191,7 +191,8 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     """Train a network; rerunning the same command resumes it (or returns its finished result)."""
     values = {**overrides, **_parse_set(sets)}
     cfg = resolve_config(preset=preset, config_file=config_file, **values)
-    from fourier_circuits.runs.train import default_run_name, train as run_training
+    from fourier_circuits.runs.train import default_run_name
+    from fourier_circuits.runs.train import train as run_training
     root = runstore.runs_root(runs_dir)
     run_dir = Path(out) if out else root / default_run_name(cfg)
     try:
@@ -244,11 +245,11 @@ def demo(out: str, as_json: bool) -> None:
     """Quick reproduction on the embedded defaults (about a minute on 2 CPU cores): γ*, the explicit
     construction, the fast recipe on quadratic (p=23, m=88) and cubic (p=11, k=3, m=160) nets, their
     Fourier analysis and figures."""
-    from fourier_circuits.runs.analyze import analyze_run
     from fourier_circuits.models.margins import normalized_margin
+    from fourier_circuits.runs.analyze import analyze_run
+    from fourier_circuits.runs.train import train as run_training
     from fourier_circuits.tasks.modadd import ModularAddition
     from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
-    from fourier_circuits.runs.train import train as run_training
     rows = []
     for p, k, m in [(23, 2, 88), (11, 3, 160)]:
         t = ModularAddition(p, k)
@@ -298,7 +299,15 @@ def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_jso
     SPEC.toml: optional name and seeds = [..], [base] config keys (or preset), [grid] key = [values],
     optional [plot] x, y (default margin_ratio), group_by. Writes RUNS/sweeps/<name>/sweep.json and plots.
     """
-    from fourier_circuits.runs.sweep import aggregate, expand_grid, format_table, import_ray, load_sweep_spec, plot_sweep, run_configs
+    from fourier_circuits.runs.sweep import (
+        aggregate,
+        expand_grid,
+        format_table,
+        import_ray,
+        load_sweep_spec,
+        plot_sweep,
+        run_configs,
+    )
     spec = load_sweep_spec(spec_path)
     configs = expand_grid(spec["base"], spec["grid"], spec["seeds"])  # every config checked before any run
     if workers < 1:

@@ -21,7 +21,6 @@ import torch
 
 from fourier_circuits.models.polynet import PolyNet
 
-
 # ---------------------------------------------------------------------------------------------------------
 # raw tensors: vectors of shape (..., p)
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fourier_circuits.analysis.fourier import median as _median, significant_neurons, statistic as _stat
 from fourier_circuits.algebra.groups import Group, parse_group
 from fourier_circuits.algebra.representations import Representation, irreps
-
+from fourier_circuits.analysis.fourier import median as _median
+from fourier_circuits.analysis.fourier import significant_neurons
+from fourier_circuits.analysis.fourier import statistic as _stat
 
 # ---------------------------------------------------------------------------------------------- groups
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from fourier_circuits.analysis.fourier import median as _median, significant_neurons, statistic as _stat
+from fourier_circuits.analysis.fourier import median as _median
+from fourier_circuits.analysis.fourier import significant_neurons
+from fourier_circuits.analysis.fourier import statistic as _stat
 
 
 def analyze_parity_net(model, task, rel_threshold: float = 1e-2) -> dict:

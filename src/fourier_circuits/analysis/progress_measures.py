@@ -57,7 +57,6 @@ from torch import nn
 
 from fourier_circuits.analysis.fourier import merged_power
 from fourier_circuits.models.polynet import PolyNet
-
 from fourier_circuits.models.transformer import Transformer
 
 BASES = ("diagonal", "per_class")

@@ -14,15 +14,22 @@ Thresholds are fixed here, not tuned per scale: a claim that fails at a small sc
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
-from fourier_circuits.reproduce.claims import (Claim, RunOutcome, at_least, at_most, coverage_claim, margin_claim,
-                                             run_label, single_frequency_claims)
+from fourier_circuits.reproduce.claims import (
+    Claim,
+    RunOutcome,
+    at_least,
+    at_most,
+    coverage_claim,
+    margin_claim,
+    run_label,
+    single_frequency_claims,
+)
 from fourier_circuits.theory.modadd import min_width_modadd as min_width
 
 SCALES = ("ci", "cpu", "paper")
@@ -123,10 +130,10 @@ class ConstructedRun:
 
 def constructed_group_run(group: str, fig_dir: Path) -> ConstructedRun:
     """construct_group(G) measured like a trained run: margin / γ*, irrep analysis, neurons-per-irrep figure."""
-    from fourier_circuits.tasks.group import GroupComposition
     from fourier_circuits.analysis.irreps import analyze_group_net
-    from fourier_circuits.models.margins import normalized_margin
     from fourier_circuits.analysis.plots import plot_neurons_per_irrep
+    from fourier_circuits.models.margins import normalized_margin
+    from fourier_circuits.tasks.group import GroupComposition
     from fourier_circuits.theory.groups import construct_group, theory_group
     model, task, gs = construct_group(group), GroupComposition(group), theory_group(group)["gamma_star"]
     a = analyze_group_net(model, group)
@@ -231,6 +238,7 @@ def li_fig4(ctx: Context):
     """Grokking vs k: per k, mean over seeds of the first steps where train / test accuracy reach 0.99.
     Claims: train before test (test step ≥ 1.5 × train step: grokking) and test ends ≥ 0.99."""
     from fourier_circuits.analysis.plots import plot_grokking
+    from fourier_circuits.runs.store import read_metrics
     ks = by_scale(ctx.scale, [2, 3], [2, 3], [2, 3, 4, 5])
     seeds = by_scale(ctx.scale, [0, 1], [0, 1, 2], [0, 1, 2])
     ci = {2: dict(p=23, k=2), 3: dict(p=7, k=3)}

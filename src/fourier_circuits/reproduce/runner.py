@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fourier_circuits import __version__
-from fourier_circuits.runs.analyze import analyze_run
 from fourier_circuits.errors import ConfigError
-from fourier_circuits.training.config import resolve_config
 from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, Recipe
 from fourier_circuits.reproduce.report import RecipeReport, write_report
+from fourier_circuits.runs.analyze import analyze_run
 from fourier_circuits.runs.store import runs_root as default_runs_root
 from fourier_circuits.runs.sweep import run_configs
+from fourier_circuits.training.config import resolve_config
 
 SHOWN_KEYS = ("recipe", "objective", "optimizer", "lr", "regularizer", "lam", "steps", "train_fraction")
 

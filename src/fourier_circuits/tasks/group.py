@@ -12,7 +12,14 @@ from functools import cached_property
 
 from fourier_circuits.algebra.groups import Group, parse_group
 from fourier_circuits.errors import ConfigError, TaskError
-from fourier_circuits.tasks.base import POLYNET_BRIEF, RunView, TaskKind, polynet_description, polynet_estimate, polynet_label
+from fourier_circuits.tasks.base import (
+    POLYNET_BRIEF,
+    RunView,
+    TaskKind,
+    polynet_description,
+    polynet_estimate,
+    polynet_label,
+)
 from fourier_circuits.tasks.modadd import build_polynet
 
 

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 
 from fourier_circuits.algebra.integers import check_modadd, is_prime  # noqa: F401  (is_prime: public here)
 from fourier_circuits.errors import TaskError
-from fourier_circuits.tasks.base import POLYNET_BRIEF, RunView, TaskKind, polynet_description, polynet_estimate, polynet_label, top_neurons
+from fourier_circuits.tasks.base import (
+    POLYNET_BRIEF,
+    RunView,
+    TaskKind,
+    polynet_description,
+    polynet_estimate,
+    polynet_label,
+    top_neurons,
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +98,12 @@ def construct(task: ModularAddition):
 
 def analyze(run: RunView) -> tuple[dict, list]:
     """Per-neuron Fourier statistics (`fourier.analyze_polynet`), the same at step 0, and the neuron figures."""
-    from fourier_circuits.analysis.fourier import (analyze_polynet, neuron_dominant_frequency, neuron_max_power,
-                                                   significant_neurons)
+    from fourier_circuits.analysis.fourier import (
+        analyze_polynet,
+        neuron_dominant_frequency,
+        neuron_max_power,
+        significant_neurons,
+    )
     model = run.model
     summary = analyze_polynet(model)
     init_power = neuron_max_power(run.init_model) if run.init_model is not None else None

@@ -9,7 +9,15 @@ bit 0 ↦ +1 and bit 1 ↦ −1 (row 0 is all +1).
 from __future__ import annotations
 
 from fourier_circuits.errors import ConfigError, TaskError
-from fourier_circuits.tasks.base import POLYNET_BRIEF, RunView, TaskKind, polynet_description, element_size, polynet_label, top_neurons
+from fourier_circuits.tasks.base import (
+    POLYNET_BRIEF,
+    RunView,
+    TaskKind,
+    element_size,
+    polynet_description,
+    polynet_label,
+    top_neurons,
+)
 from fourier_circuits.theory.parity import choose_support
 
 MAX_PARITY_N = 20  # 2^20 points; larger n needs confirm_large=True

@@ -8,7 +8,6 @@ Where the hypotheses fail the formula is not reported (gamma_star None, with the
 from __future__ import annotations
 
 import math
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-
 from typing import TYPE_CHECKING
 
 from fourier_circuits.algebra.integers import check_modadd

@@ -7,9 +7,10 @@ Resolution order (later wins): dataclass defaults < recipe < preset < config fil
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from fourier_circuits.errors import ConfigError, TaskError
 from fourier_circuits.tasks.registry import DEFAULT_MODEL, kind_of, kinds, task_names, task_of

@@ -23,8 +23,12 @@ from fourier_circuits.tasks.registry import kind_of, task_of
 from fourier_circuits.tasks.split import train_test_split
 from fourier_circuits.training.config import TrainConfig
 from fourier_circuits.training.evaluation import loss_row, margin_row
-from fourier_circuits.training.objectives import (cross_entropy64, regularizer, rms_normalized_logit,
-                                                  softmin_value_and_grad)
+from fourier_circuits.training.objectives import (
+    cross_entropy64,
+    regularizer,
+    rms_normalized_logit,
+    softmin_value_and_grad,
+)
 from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
 
 SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often

@@ -5,11 +5,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from fourier_circuits.cli import main
 from click.testing import CliRunner
 
-FIXTURES = Path(__file__).parent / "fixtures" / "legacy_runs"
+from fourier_circuits.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs"
 COMMANDS = {
     "modadd": ["--p", "5", "--k", "2", "--width", "16", "--steps", "60"],
     "group": ["--task", "group", "--group", "S3", "--width", "12", "--steps", "60"],

@@ -8,11 +8,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from fourier_circuits.runs import sweep
 from fourier_circuits.cli import main
-from fourier_circuits.errors import ConfigError
+from fourier_circuits.errors import ConfigError, DivergedError
+from fourier_circuits.runs import sweep
 from fourier_circuits.runs.sweep import aggregate, expand_grid, load_sweep_spec, plot_sweep, run_configs
-from fourier_circuits.errors import DivergedError
 from fourier_circuits.training.trainer import Trainer
 
 BASE = {"p": 5, "k": 2, "steps": 80}
@@ -182,8 +181,8 @@ def test_killed_sweep_reruns_only_missing_runs(configs, reference, tmp_path, mon
         trained.append(Path(run_dir).name)
         return real_train(cfg, run_dir, **kw)
 
-    def save_then_die(self, last_only=False):
-        real_save(self, last_only)
+    def save_then_die(self):
+        real_save(self)
         if len(trained) == 5 and self.step >= 20:
             raise KeyboardInterrupt
 

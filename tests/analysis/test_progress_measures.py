@@ -17,9 +17,9 @@ from fourier_circuits.analysis.progress_measures import (
     progress_measures,
     restricted_loss,
 )
+from fourier_circuits.models.transformer import Transformer, TransformerConfig
 from fourier_circuits.tasks.modadd import ModularAddition
 from fourier_circuits.tasks.split import train_test_split
-from fourier_circuits.models.transformer import Transformer, TransformerConfig
 
 
 def fourier_logits(task: ModularAddition, freqs, amps, phases=None) -> torch.Tensor:

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from fourier_circuits.models.margins import (
-    chunk_rows, class_weighted_margins, evaluate_margins, l2nu_norm, l2nu_norm_pow, normalized_margin,
+    chunk_rows,
+    class_weighted_margins,
+    evaluate_margins,
+    l2nu_norm,
+    l2nu_norm_pow,
+    normalized_margin,
     point_margins,
 )
 from fourier_circuits.models.polynet import PolyNet

@@ -4,8 +4,8 @@ import itertools
 import pytest
 import torch
 
-from fourier_circuits.tasks.modadd import ModularAddition, is_prime
 from fourier_circuits.errors import TaskError
+from fourier_circuits.tasks.modadd import ModularAddition, is_prime
 from fourier_circuits.tasks.registry import make_task
 from fourier_circuits.tasks.split import train_test_split
 

@@ -7,9 +7,9 @@ import pytest
 
 from fourier_circuits.runs import store as runstore
 from fourier_circuits.runs.analyze import analyze_run
-from fourier_circuits.training.config import resolve_config
-from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
 from fourier_circuits.runs.train import train
+from fourier_circuits.theory.modadd import construct_modadd, gamma_star_modadd
+from fourier_circuits.training.config import resolve_config
 
 
 def test_analyze_run_writes_json_and_figures(trained_run):

@@ -4,7 +4,8 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fourier_circuits.analysis import fourier as F
 from fourier_circuits.models.polynet import PolyNet

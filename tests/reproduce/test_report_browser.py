@@ -165,6 +165,7 @@ def test_ci_report_renders_in_chromium(tmp_path: Path) -> None:
     """End to end: `fourier-circuits reproduce` (every recipe, scale ci) on a fresh run store, then the report
     in headless Chromium: every image loads and every claim of summary.json has its row."""
     from click.testing import CliRunner
+
     from fourier_circuits.cli import main
     from fourier_circuits.reproduce.figures import FIGURE_RECIPES
     find_chromium() or pytest.skip("no chromium binary (apt-get install -y chromium)")

@@ -4,12 +4,16 @@ import math
 import pytest
 import torch
 
+from fourier_circuits.errors import TaskError
 from fourier_circuits.models.margins import l2nu_norm, normalized_margin
 from fourier_circuits.models.polynet import PolyNet
 from fourier_circuits.tasks.modadd import ModularAddition
-from fourier_circuits.errors import TaskError
 from fourier_circuits.theory.modadd import (
-    construct_modadd, gamma_star_modadd, min_width_modadd, rebalance, theory_modadd,
+    construct_modadd,
+    gamma_star_modadd,
+    min_width_modadd,
+    rebalance,
+    theory_modadd,
 )
 
 

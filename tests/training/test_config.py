@@ -1,9 +1,9 @@
 """Config resolution: defaults < recipe < preset < file < overrides; every bad value raises ConfigError."""
 import pytest
 
-from fourier_circuits.training.presets import PRESETS, RECIPES
 from fourier_circuits.errors import ConfigError
 from fourier_circuits.training.config import TrainConfig, load_config_file, resolve_config, validate
+from fourier_circuits.training.presets import PRESETS, RECIPES
 
 
 def test_defaults_are_fast_recipe():

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from fourier_circuits.models.parity import ParityNet
 from fourier_circuits.models.polynet import PolyNet
 from fourier_circuits.models.transformer import Transformer, TransformerConfig
-from fourier_circuits.tasks.parity import SparseParity
 from fourier_circuits.tasks.modadd import ModularAddition
+from fourier_circuits.tasks.parity import SparseParity
 
 
 def polynet(dtype=torch.float64):

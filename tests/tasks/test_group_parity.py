@@ -2,11 +2,11 @@
 import pytest
 import torch
 
+from fourier_circuits.algebra.groups import parse_group
+from fourier_circuits.errors import TaskError
 from fourier_circuits.tasks.group import GroupComposition
 from fourier_circuits.tasks.parity import SparseParity
 from fourier_circuits.theory.parity import choose_support
-from fourier_circuits.algebra.groups import parse_group
-from fourier_circuits.errors import TaskError
 
 
 @pytest.mark.parametrize("spec", ["S3", "D5", "C2xC2", "S4"])

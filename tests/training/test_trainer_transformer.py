@@ -1,22 +1,21 @@
 """Transformers on k-input modular addition through the common training loop and run store."""
 import json
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
+from fourier_circuits.cli import main
+from fourier_circuits.errors import ConfigError
+from fourier_circuits.models.transformer import Transformer
 from fourier_circuits.runs import store as runstore
 from fourier_circuits.runs.analyze import analyze_run
-from fourier_circuits.cli import main
-from fourier_circuits.training.presets import PRESETS
-from fourier_circuits.errors import ConfigError
-from fourier_circuits.training.config import resolve_config
-from fourier_circuits.training.trainer import Trainer
-from fourier_circuits.runs.naming import default_run_name
 from fourier_circuits.runs.checkpoints import load_run
+from fourier_circuits.runs.naming import default_run_name
 from fourier_circuits.runs.train import train
-from fourier_circuits.models.transformer import Transformer
+from fourier_circuits.training.config import resolve_config
+from fourier_circuits.training.presets import PRESETS
+from fourier_circuits.training.trainer import Trainer
 
 TINY = dict(model="transformer", p=7, k=2, train_fraction=0.5, n_heads=2, d_model=32, d_head=16, d_mlp=64,
             weight_decay=0.1, lr=3e-3, device="cpu", n_evals=20, n_checkpoints=6)

@@ -6,7 +6,11 @@ from hypothesis import strategies as st
 
 from fourier_circuits.algebra.groups import parse_group
 from fourier_circuits.algebra.representations import (
-    character_condition, character_table, irreps, real_irreps_all_real, validate_irreps,
+    character_condition,
+    character_table,
+    irreps,
+    real_irreps_all_real,
+    validate_irreps,
 )
 
 SPECS = [

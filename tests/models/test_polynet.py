@@ -1,5 +1,4 @@
 """PolyNet: forward, fused logits / backward_from_logits against autograd, homogeneity."""
-import itertools
 
 import pytest
 import torch

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from fourier_circuits.analysis.fourier import significant_neurons
-from fourier_circuits.tasks.parity import SparseParity
 from fourier_circuits.models.margins import evaluate_margins, l2nu_norm, l2nu_norm_pow, normalized_margin
 from fourier_circuits.models.parity import ParityNet, normalized_margin_parity
+from fourier_circuits.tasks.parity import SparseParity
 
 
 def test_forward_matches_definition():

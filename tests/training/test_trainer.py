@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from fourier_circuits.runs import store as runstore
-from fourier_circuits.training.config import resolve_config
-from fourier_circuits.models.margins import evaluate_margins, l2nu_norm
-from fourier_circuits.tasks.modadd import ModularAddition
-from fourier_circuits.theory.modadd import gamma_star_modadd
 from fourier_circuits.errors import DivergedError
-from fourier_circuits.training.trainer import Trainer
+from fourier_circuits.models.margins import evaluate_margins, l2nu_norm
+from fourier_circuits.runs import store as runstore
 from fourier_circuits.runs.checkpoints import checkpoint_steps, load_run
 from fourier_circuits.runs.naming import default_run_name
-from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
 from fourier_circuits.runs.train import prepare_run_dir, train
+from fourier_circuits.tasks.modadd import ModularAddition
+from fourier_circuits.theory.modadd import gamma_star_modadd
+from fourier_circuits.training.config import resolve_config
+from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
+from fourier_circuits.training.trainer import Trainer
 
 RESULT_KEYS = {"status", "steps", "seconds", "normalized_margin", "gamma_star", "margin_ratio", "train_accuracy",
                "test_accuracy", "train_loss", "run_dir"}

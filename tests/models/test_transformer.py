@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fourier_circuits.tasks.modadd import ModularAddition
 from fourier_circuits.models.transformer import Transformer, TransformerConfig, site_names, tokenize_modadd
+from fourier_circuits.tasks.modadd import ModularAddition
 
 CONFIGS = [
     dict(n_layers=1, d_mlp=0, layer_norm=False),

@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from fourier_circuits.tasks.group import GroupComposition
-from fourier_circuits.tasks.parity import SparseParity
+from fourier_circuits.algebra.representations import irreps
 from fourier_circuits.analysis.irreps import analyze_group_net, neuron_irrep_spectrum
 from fourier_circuits.analysis.parity import analyze_parity_net
-from fourier_circuits.models.polynet import PolyNet
 from fourier_circuits.models.parity import ParityNet
-from fourier_circuits.algebra.representations import irreps
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.tasks.group import GroupComposition
+from fourier_circuits.tasks.parity import SparseParity
 from fourier_circuits.theory.groups import construct_group
 from fourier_circuits.theory.parity import construct_parity
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fourier_circuits.training.config import resolve_config
+from fourier_circuits.reproduce.claims import Claim, at_least, at_most
 from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, minimal_width_search
-from fourier_circuits.reproduce.claims import at_least, at_most
-from fourier_circuits.reproduce.claims import Claim
+from fourier_circuits.training.config import resolve_config
 
 
 def test_at_least_and_at_most():

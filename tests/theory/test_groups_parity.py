@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from fourier_circuits.tasks.group import GroupComposition
-from fourier_circuits.tasks.parity import SparseParity
+from fourier_circuits.errors import TaskError
 from fourier_circuits.models.margins import normalized_margin
 from fourier_circuits.models.parity import normalized_margin_parity
-from fourier_circuits.errors import TaskError
+from fourier_circuits.tasks.group import GroupComposition
+from fourier_circuits.tasks.parity import SparseParity
 from fourier_circuits.theory.groups import construct_group, construction_logits_group, theory_group
 from fourier_circuits.theory.parity import construct_parity, gamma_star_parity, theory_parity
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fourier_circuits.reproduce import figures as recipes
 from fourier_circuits.cli import main
 from fourier_circuits.errors import ConfigError
+from fourier_circuits.reproduce import figures as recipes
 from fourier_circuits.reproduce.runner import reproduce
 
 

@@ -104,13 +104,14 @@ def test_run_index_uses_env_root(monkeypatch, tmp_path):
 def test_a_run_being_trained_elsewhere_is_refused(tmp_path):
     """Two processes on one run directory would interleave metrics rows: the second is refused with a
     message naming the directory, and the lock is released afterwards."""
-    from fourier_circuits.training.config import resolve_config
-    from fourier_circuits.runs.store import RunBusyError, run_lock
+    from fourier_circuits.runs.store import run_lock
     from fourier_circuits.runs.train import prepare_run_dir, train
+    from fourier_circuits.training.config import resolve_config
     cfg = resolve_config(p=5, width=8, steps=20)
     run_dir = prepare_run_dir(cfg, tmp_path / "run")
     with run_lock(run_dir):
-        import subprocess, sys
+        import subprocess
+        import sys
         code = ("import sys; from fourier_circuits.training.config import resolve_config; from fourier_circuits.runs.train import train\n"
                 f"train(resolve_config(p=5, width=8, steps=20), {str(run_dir)!r}, progress=False)")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

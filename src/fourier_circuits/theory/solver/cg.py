@@ -1,0 +1,264 @@
+"""A generic max-margin certificate by column generation (THEORY.md §3, §8), with no group theory.
+
+Polynomial net f(x)[c] = Σ_i (Σ_j u_ij[x_j])^k w_i[c] on a one-hot population (inputs (N, n_in) indices
+into a vocabulary of size V, labels (N,)). A unit neuron θ = (u_1..u_{n_in}, w), Σ_j‖u_j‖² + ‖w‖² = 1,
+contributes g_θ(x, c) = z(x)^k (w[y_x] − w[c]), z(x) = Σ_j u_j[x_j], to the margin against class c; by
+homogeneity (ν = k+1) a network of neurons of norms r_i is the measure ρ_i = r_i^ν / Σ r^ν, and
+
+    γ* = max_ρ min_{(x, c≠y)} Σ_i ρ_i g_i(x, c)        (Σρ = 1, ρ ≥ 0, unit neurons).
+
+Column generation: the LP over a growing dictionary (rows (x, c) themselves generated: only violated rows
+are added, so the full N (C−1) rows are never formed), its dual distribution τ over (x, c), then the best
+unit neuron for τ, F_τ(θ) = Σ τ_{x,c} g_θ(x, c) = Σ_x z(x)^k (S w)_x with s_x = Σ_c τ_{x,c}(e_{y_x} − e_c),
+by a restarted, vectorized Riemannian gradient ascent on the unit sphere. Lower bound = the LP value (a
+real network); upper bound = max_θ F_τ(θ) for the final τ (any τ bounds every network: its min margin is
+≤ its τ-average = Σ ρ_i F_τ(θ_i)), valid only as far as the search finds the maximum.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import OptimizeWarning, linprog
+
+__all__ = ["NeuronSearch", "column_generation", "lp_max_min", "mixture_weights"]
+
+
+class NeuronSearch:
+    """F(θ) = Σ_x z_θ(x)^k (S w)_x on the unit sphere, vectorized over a batch of R neurons θ (R, P).
+
+    P = n_in V + C; θ[:, :n_in V] holds u_1..u_{n_in} (each of length V), θ[:, n_in V:] holds w.
+    """
+
+    def __init__(self, inputs: np.ndarray, k: int, vocab: int, n_classes: int):
+        self.x = np.asarray(inputs, dtype=np.int64)
+        self.N, self.n_in = self.x.shape
+        self.k, self.V, self.C = k, vocab, n_classes
+        self.P = self.n_in * vocab + n_classes
+        ones = np.ones(self.N)
+        # one-hot (N, n_in V): column j V + v is 1 where x_j = v
+        cols = (self.x + np.arange(self.n_in) * vocab).ravel()
+        rows = np.repeat(np.arange(self.N), self.n_in)
+        self.E = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(self.N, self.n_in * vocab))
+        self.ET = self.E.T.tocsr()
+        del ones
+
+    def z(self, theta: np.ndarray) -> np.ndarray:
+        """z(x) for every example, (R, N)."""
+        return (self.E @ theta[:, : self.n_in * self.V].T).T
+
+    def value_grad(self, theta: np.ndarray, S: np.ndarray, grad: bool = True):
+        nu = self.n_in * self.V
+        z = self.z(theta)                                    # (R, N)
+        zk1 = z ** (self.k - 1)
+        zk = zk1 * z
+        sw = theta[:, nu:] @ S.T                             # (R, N): (S w)_x
+        F = np.einsum("rn,rn->r", zk, sw)
+        if not grad:
+            return F, None
+        g = np.empty_like(theta)
+        g[:, nu:] = zk @ S
+        g[:, :nu] = (self.ET @ (self.k * zk1 * sw).T).T
+        return F, g
+
+    def ascend(self, theta: np.ndarray, S: np.ndarray, steps: int = 400, gtol: float = 1e-12):
+        """Riemannian gradient ascent with a per-restart adaptive angle; returns (θ, F)."""
+        theta = theta / np.linalg.norm(theta, axis=1, keepdims=True)
+        eta = np.full(len(theta), 0.3)
+        F, _ = self.value_grad(theta, S, grad=False)
+        theta[F < 0, self.n_in * self.V:] *= -1        # F(u, −w) = −F(u, w): start on the ascending side
+        F, g = self.value_grad(theta, S)
+        for _ in range(steps):
+            rg = g - np.einsum("rp,rp->r", g, theta)[:, None] * theta
+            rn = np.linalg.norm(rg, axis=1)
+            scale = np.maximum(np.abs(F), 1e-300)
+            active = rn > gtol * scale
+            if not active.any():
+                break
+            cand = theta + (eta / np.maximum(rn, 1e-300))[:, None] * rg
+            cand /= np.linalg.norm(cand, axis=1, keepdims=True)
+            Fc, gc = self.value_grad(cand, S)
+            acc = (Fc >= F) & active
+            theta[acc], F[acc], g[acc] = cand[acc], Fc[acc], gc[acc]
+            eta = np.where(acc, np.minimum(eta * 1.5, 1.0), eta * 0.4)
+            eta = np.maximum(eta, 1e-14)
+        return theta, F
+
+
+def lp_max_min(A: np.ndarray, central: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """max_ρ min_r (A ρ)_r over the simplex (A: rows × neurons); returns (value, ρ, τ) with τ the dual
+    distribution over the rows (HiGHS marginals, normalized) and value = min_r (A ρ)_r recomputed.
+
+    central: interior point without presolve and crossover, so τ is (near) the analytic centre of the
+    optimal dual face rather than a vertex: spread over every tight row, e.g. uniform over the orbits of a
+    symmetric problem, which makes the separating neuron's value a much tighter upper bound.
+    """
+    m, n = A.shape
+    obj = np.zeros(n + 1)
+    obj[-1] = -1.0
+    scale = float(np.abs(A).max()) or 1.0
+    A_ub = np.hstack([-A / scale, np.ones((m, 1))])
+    A_eq = np.hstack([np.ones((1, n)), np.zeros((1, 1))])
+    kw = dict(method="highs-ipm", options={"presolve": False, "run_crossover": "off",
+                                            "ipm_optimality_tolerance": 1e-12}) if central else dict(method="highs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)
+        res = linprog(obj, A_ub=A_ub, b_ub=np.zeros(m), A_eq=A_eq, b_eq=[1.0],
+                      bounds=[(0, None)] * n + [(None, None)], **kw)
+    if res.status != 0 or res.x is None or res.ineqlin.marginals is None:
+        if central:
+            return lp_max_min(A, central=False)
+        raise RuntimeError(f"dictionary LP failed: {res.message}")
+    rho = np.clip(res.x[:n], 0, None)
+    rho[rho < 1e-14 * rho.max()] = 0.0
+    rho /= rho.sum()
+    tau = np.clip(-np.asarray(res.ineqlin.marginals), 0, None)
+    tau[tau < 1e-14 * tau.max()] = 0.0
+    tau /= tau.sum()
+    return float((A @ rho).min()), rho, tau
+
+
+def mixture_weights(theta: np.ndarray, rho: np.ndarray, n_in: int, vocab: int, k: int):
+    """Network weights (embed (n_in, V, m), unembed (m, C)) of the measure ρ on unit neurons θ:
+    neuron i is scaled to norm ρ_i^{1/ν} so that ‖θ‖_{2,ν}^ν = Σρ = 1 and f = Σ ρ_i f_{θ_i}."""
+    keep = rho > 0
+    th = theta[keep] * (rho[keep] ** (1.0 / (k + 1)))[:, None]
+    nu = n_in * vocab
+    embed = th[:, :nu].reshape(-1, n_in, vocab).transpose(1, 2, 0)
+    return np.ascontiguousarray(embed), np.ascontiguousarray(th[:, nu:])
+
+
+def _dedupe(theta: np.ndarray, F: np.ndarray, threshold: float, n_add: int, existing: np.ndarray | None):
+    order = np.argsort(-F)
+    chosen: list[int] = []
+    for i in order:
+        if F[i] <= threshold or len(chosen) >= n_add:
+            break
+        cand = theta[i]
+        if chosen and (np.abs(theta[chosen] @ cand) > 1 - 1e-9).any():
+            continue
+        if existing is not None and len(existing) and (existing @ cand > 1 - 1e-9).any():
+            continue
+        chosen.append(i)
+    return theta[chosen]
+
+
+def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | None = None,
+                      tol: float = 1e-9, max_iter: int = 200, restarts: int = 48, seeded: int = 16,
+                      steps: int = 400, n_add: int = 8, rows_per_round: int | None = None,
+                      seed: int = 0, time_limit: float | None = None, full_rows: int = 20000,
+                      central: bool = True) -> dict:
+    """Column generation for γ* of the polynomial net (degree k) on the population (inputs, labels).
+
+    Returns a dict with keys
+      lower (LP value over the final dictionary: the normalized margin of the network `embed`/`unembed`),
+      upper (best single-neuron value for the final τ; valid only as good as the search),
+      gap ((upper − lower)/upper), converged (upper ≤ lower (1 + tol)),
+      neurons ((m, P) unit neurons with ρ > 0), weights (ρ), embed, unembed (the network's weights),
+      restart_values (the final search's value per restart, sorted decreasingly),
+      restart_spread: {best, n_within_1e-9 (restarts reaching best within 1e-9 relative), median, worst},
+      tau_rows ((x index, c) of the final dual's support), tau (its weights),
+      iterations, history [(iteration, lower, upper, dictionary size, working rows)], time_s.
+    """
+    t0 = time.perf_counter()
+    x = np.asarray(inputs, dtype=np.int64)
+    if x.ndim == 1:
+        x = x[:, None]
+    y = np.asarray(labels, dtype=np.int64)
+    N, n_in = x.shape
+    C = int(n_classes)
+    V = int(vocab if vocab is not None else x.max() + 1)
+    search = NeuronSearch(x, k, V, C)
+    rng = np.random.default_rng(seed)
+    nu = n_in * V
+    rows_per_round = rows_per_round or max(2 * C, 64)
+    wrong = np.ones((N, C), dtype=bool)
+    wrong[np.arange(N), y] = False
+
+    def S_of(rows_x, rows_c, weights):
+        S = np.zeros((N, C))
+        np.add.at(S, (rows_x, y[rows_x]), weights)
+        np.add.at(S, (rows_x, rows_c), -weights)
+        return S
+
+    def restart_batch(S, dictionary, n_random):
+        parts = [rng.standard_normal((n_random, search.P))]
+        if dictionary is not None and len(dictionary):
+            F, _ = search.value_grad(dictionary, S, grad=False)
+            top = dictionary[np.argsort(-F)[:seeded]]
+            parts.append(top)
+            parts.append(top + 0.05 * rng.standard_normal(top.shape) / np.sqrt(search.P))
+        return search.ascend(np.vstack(parts), S, steps)
+
+    # start: τ uniform over every (x, c ≠ y)
+    S0 = np.where(wrong, -1.0 / (N * (C - 1)), 1.0 / N)
+    theta, F = restart_batch(S0, None, restarts)
+    D = _dedupe(theta, F, -np.inf, n_add, None)
+    all_x, all_c = np.nonzero(wrong)
+    use_all = len(all_x) <= full_rows
+    rows_x, rows_c = (all_x, all_c) if use_all else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    history = []
+    converged = False
+    best_upper, best_tau = np.inf, None
+    for it in range(1, max_iter + 1):
+        zk, W = search.z(D) ** k, D[:, nu:]
+        while True:                    # row generation (a single pass when every row is used)
+            if len(rows_x):
+                A = (zk[:, rows_x] * (W[:, y[rows_x]] - W[:, rows_c])).T        # (rows, n)
+                val, rho, tau = lp_max_min(A, central)
+            else:
+                val, rho = np.inf, np.full(len(D), 1.0 / len(D))
+            f = (zk.T * rho) @ W                                              # (N, C) mixture logits
+            g = f[np.arange(N), y][:, None] - f
+            g[~wrong] = np.inf
+            full_min = float(g.min())
+            if use_all:
+                break
+            slack = 1e-9 * max(abs(full_min), 1e-300)
+            near = g <= min(val, full_min) + slack if len(rows_x) else g <= full_min + slack
+            have = np.zeros((N, C), dtype=bool)
+            have[rows_x, rows_c] = True
+            fresh = near & ~have
+            if not fresh.any():
+                violated = g < val - slack
+                fresh = violated & ~have
+            if not fresh.any():
+                break
+            fx, fc = np.nonzero(fresh)
+            if len(fx) > rows_per_round:
+                pick = np.argsort(g[fx, fc])[:rows_per_round]
+                fx, fc = fx[pick], fc[pick]
+            rows_x, rows_c = np.concatenate([rows_x, fx]), np.concatenate([rows_c, fc])
+        lower = full_min                                   # the mixture's true min margin: a real network
+        D_lp, rho_lp = D, rho
+        S = S_of(rows_x, rows_c, tau)
+        theta, F = restart_batch(S, D, restarts)
+        upper = float(F.max())
+        if upper < best_upper:
+            best_upper, best_F, best_tau = upper, F, (rows_x, rows_c, tau)
+        history.append((it, lower, upper, len(D), len(rows_x)))
+        if best_upper <= lower * (1 + tol) or (time_limit is not None and time.perf_counter() - t0 > time_limit):
+            converged = best_upper <= lower * (1 + tol)
+            break
+        new = _dedupe(theta, F, lower * (1 + tol), n_add, D)
+        D = np.vstack([D, new]) if len(new) else D
+        if len(new) == 0:
+            break
+    Fs = np.sort(F)[::-1]
+    best = float(Fs[0])
+    D, rho = D_lp, rho_lp
+    rows_x, rows_c, tau = best_tau
+    F = best_F
+    embed, unembed = mixture_weights(D, rho, n_in, V, k)
+    keep = rho > 0
+    return {
+        "lower": float(lower), "upper": best, "gap": (best - lower) / abs(best) if best else float("nan"),
+        "converged": bool(converged), "neurons": D[keep], "weights": rho[keep], "embed": embed,
+        "unembed": unembed, "restart_values": Fs,
+        "restart_spread": {"best": best, "n_within_1e-9": int((Fs >= best - 1e-9 * abs(best)).sum()),
+                           "n_restarts": len(Fs), "median": float(np.median(Fs)), "worst": float(Fs[-1])},
+        "tau_rows": np.stack([rows_x, rows_c], axis=1)[tau > 0], "tau": tau[tau > 0],
+        "iterations": it, "history": history, "time_s": time.perf_counter() - t0,
+    }
