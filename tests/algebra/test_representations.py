@@ -178,7 +178,7 @@ def test_deterministic():
     for spec in ("A4", "S4", "C3xC3", "Q8xC3"):
         g = parse_group(spec)
         first = [r.matrices.copy() for r in irreps(g)]
-        g._cache.clear()
+        g._derived.clear()
         second = [r.matrices for r in irreps(g)]
         assert all(np.array_equal(a, b) for a, b in zip(first, second))
 

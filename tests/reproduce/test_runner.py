@@ -37,7 +37,7 @@ def test_reproduce_writes_report_and_reuses_runs(tmp_path):
 def test_a_crashing_recipe_is_reported_and_the_rest_go_on(tmp_path, monkeypatch):
     def boom(ctx):
         raise RuntimeError("kaboom")
-    crashing = recipes.Recipe("mo-fig7", "t", "MO", "d", boom)
+    crashing = recipes.FigureRecipe("mo-fig7", "t", "MO", "d", boom)
     monkeypatch.setitem(recipes.FIGURE_RECIPES, "mo-fig7", crashing)
     result = CliRunner().invoke(main, ["reproduce", "mo-fig7", "mo-fig8", "--runs", str(tmp_path / "runs"),
                                        "--out", str(tmp_path / "r"), "--no-progress"])

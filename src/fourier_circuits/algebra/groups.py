@@ -69,7 +69,14 @@ class Group:
     class_of: np.ndarray = field(init=False, repr=False)
     element_order: np.ndarray = field(init=False, repr=False)
     _index: dict = field(init=False, repr=False)
-    _cache: dict = field(init=False, repr=False, default_factory=dict)
+    _derived: dict = field(init=False, repr=False, default_factory=dict)
+
+    def derived(self, name: str, build):
+        """A structure computed from the group once and kept with it (irreps, the character table, ...):
+        `build(self)` on first use, the stored value afterwards."""
+        if name not in self._derived:
+            self._derived[name] = build(self)
+        return self._derived[name]
 
     def __post_init__(self) -> None:
         t = np.ascontiguousarray(self.table, dtype=np.int64)

@@ -513,11 +513,9 @@ def irreps(group: Group | str) -> list[Representation]:
     cached on the group). Trivial first, then by real dimension; names and methods: module docstring.
     """
     group = _as_group(group)
-    if "irreps" not in group._cache:
-        build = {"symmetric": _symmetric_irreps, "cyclic": _cyclic_irreps,
-                 "dihedral": _dihedral_irreps, "product": _product_irreps}.get(group.family, _generic_irreps)
-        group._cache["irreps"] = build(group)
-    return list(group._cache["irreps"])
+    build = {"symmetric": _symmetric_irreps, "cyclic": _cyclic_irreps,
+             "dihedral": _dihedral_irreps, "product": _product_irreps}.get(group.family, _generic_irreps)
+    return list(group.derived("irreps", build))
 
 
 @dataclass(eq=False)
@@ -559,23 +557,24 @@ class CharacterTable:
 
 def character_table(group: Group | str) -> CharacterTable:
     """The complex character table, derived from irreps(group) (fast for S6: Young's form)."""
-    group = _as_group(group)
-    if "chartable" not in group._cache:
-        reps = group.class_representatives
-        names, rows, index = [], [], []
-        for q, r in enumerate(irreps(group)):
-            chi = r.complex_character[reps]
-            names.append(r.name)
-            rows.append(chi)
+    return _as_group(group).derived("chartable", _build_character_table)
+
+
+def _build_character_table(group: Group) -> CharacterTable:
+    reps = group.class_representatives
+    names, rows, index = [], [], []
+    for q, r in enumerate(irreps(group)):
+        chi = r.complex_character[reps]
+        names.append(r.name)
+        rows.append(chi)
+        index.append(q)
+        if r.kind == "complex":
+            names.append(r.name + "*")
+            rows.append(chi.conj())
             index.append(q)
-            if r.kind == "complex":
-                names.append(r.name + "*")
-                rows.append(chi.conj())
-                index.append(q)
-        values = np.array(rows, dtype=complex)
-        ind = _indicators(group, values[:, group.class_of])
-        group._cache["chartable"] = CharacterTable(group, names, values, ind, np.array(index))
-    return group._cache["chartable"]
+    values = np.array(rows, dtype=complex)
+    ind = _indicators(group, values[:, group.class_of])
+    return CharacterTable(group, names, values, ind, np.array(index))
 
 
 def real_irreps_all_real(group: Group | str) -> bool:

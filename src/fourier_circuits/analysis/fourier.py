@@ -108,9 +108,10 @@ def trig_interpolation(vector: torch.Tensor, n_points: int) -> tuple[torch.Tenso
 # PolyNet neurons
 
 def neuron_vectors(model: PolyNet) -> torch.Tensor:
-    """θ_i as (m, k+1, p) float64: rows u_{i,1}, .., u_{i,k}, w_i (needs n_classes == vocab_size == p)."""
+    """θ_i as (m, k+1, N) float64: rows u_{i,1}, .., u_{i,k}, w_i (needs n_classes == vocab_size == N: p for
+    modular addition, |G| for a group; the Fourier and the irrep analysis both read neurons this way)."""
     if model.n_classes != model.vocab_size:
-        raise ValueError(f"Fourier analysis needs n_classes == vocab_size, got {model.n_classes} != {model.vocab_size}")
+        raise ValueError(f"neuron analysis needs n_classes == vocab_size, got {model.n_classes} != {model.vocab_size}")
     u = model.embed.detach().to(torch.float64).permute(2, 0, 1)          # (m, k, p)
     w = model.unembed.detach().to(torch.float64)[:, None, :]              # (m, 1, p)
     return torch.cat([u, w], dim=1)

@@ -19,30 +19,20 @@ import torch
 from fourier_circuits.algebra.groups import Group, parse_group
 from fourier_circuits.algebra.representations import Representation, irreps
 from fourier_circuits.analysis.fourier import median as _median
-from fourier_circuits.analysis.fourier import significant_neurons
+from fourier_circuits.analysis.fourier import neuron_vectors, significant_neurons
 from fourier_circuits.analysis.fourier import statistic as _stat
 
 # ---------------------------------------------------------------------------------------------- groups
 
-def group_neuron_vectors(model) -> torch.Tensor:
-    """θ_i as (m, 3, |G|) float64: rows u_i, v_i, w_i (needs a 2-input PolyNet with vocab == classes)."""
-    if model.n_inputs != 2 or model.n_classes != model.vocab_size:
-        raise ValueError("group analysis needs a 2-input PolyNet with n_classes == vocab_size == |G|, got "
-                         f"n_inputs={model.n_inputs}, vocab={model.vocab_size}, classes={model.n_classes}")
-    u = model.embed.detach().to(torch.float64).permute(2, 0, 1)        # (m, 2, N)
-    w = model.unembed.detach().to(torch.float64)[:, None, :]            # (m, 1, N)
-    return torch.cat([u, w], dim=1)
-
-
 def neuron_irrep_spectrum(model, group: Group | str, reps: list[Representation] | None = None) -> torch.Tensor:
-    """S_i(R) = Σ_{x∈{u,v,w}} ‖P_R x_i‖², shape (m, n_irreps) in irreps(group) order; rows sum to ‖θ_i‖²."""
+    """S_i(R) = Σ_{x∈{u_1..u_k, w}} ‖P_R x_i‖², shape (m, n_irreps) in irreps(group) order; rows sum to ‖θ_i‖²."""
     group = parse_group(group) if isinstance(group, str) else group
     reps = irreps(group) if reps is None else reps
-    vecs = group_neuron_vectors(model)
+    vecs = neuron_vectors(model)                                        # (m, k+1, |G|)
     if vecs.shape[-1] != group.order:
         raise ValueError(f"model vocab {vecs.shape[-1]} != |{group.name}| = {group.order}")
     basis = torch.as_tensor(np.concatenate([r.matrix_elements() for r in reps]), dtype=torch.float64)  # (N, N)
-    coeff_sq = (vecs @ basis.T).pow(2).sum(dim=1)                        # (m, N): Σ over u, v, w
+    coeff_sq = (vecs @ basis.T).pow(2).sum(dim=1)                        # (m, N): Σ over the k+1 vectors
     sizes = [r.span_dim for r in reps]
     return torch.stack([blk.sum(dim=1) for blk in coeff_sq.split(sizes, dim=1)], dim=1)
 

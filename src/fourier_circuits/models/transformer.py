@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import torch
@@ -67,6 +66,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fourier_circuits.models.base import AutogradPass, rows_within
+from fourier_circuits.models.transformer_config import TransformerConfig
 
 Recorder = Callable[[str, torch.Tensor], None]
 
@@ -91,46 +91,6 @@ def tokenize_modadd(inputs: torch.Tensor, p: int, op_token: bool = True) -> torc
     tokens[:, 0::2] = inputs.long()
     tokens[:, -1] = p + 1
     return tokens
-
-
-@dataclass
-class TransformerConfig:
-    """Hyperparameters. `for_modadd(p, k)` fills vocab = p+2, n_ctx = 2k, n_classes = p (with op tokens), or
-    vocab = p+1, n_ctx = k+1 with `op_token=False`."""
-
-    vocab: int
-    n_ctx: int
-    n_classes: int
-    n_layers: int = 1
-    n_heads: int = 4
-    d_model: int = 128
-    d_head: int = 32
-    d_mlp: int = 512  # 0 = attention-only
-    layer_norm: bool = False
-    act: str = "relu"  # "relu" | "gelu"
-    mlp_bias: bool = True
-    init_std: float | None = None  # None -> 1/sqrt(d_model)
-    seed: int = 0
-    op_token: bool = True  # the tokenization `tokenize` applies (see tokenize_modadd)
-
-    def __post_init__(self) -> None:
-        if self.act not in ("relu", "gelu"):
-            raise ValueError(f"act must be 'relu' or 'gelu', got {self.act!r}")
-        for name in ("vocab", "n_ctx", "n_classes", "n_layers", "n_heads", "d_model", "d_head"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.d_mlp < 0:
-            raise ValueError(f"d_mlp must be >= 0, got {self.d_mlp}")
-
-    @classmethod
-    def for_modadd(cls, p: int, k: int = 2, op_token: bool = True, **kwargs) -> "TransformerConfig":
-        if op_token:
-            return cls(vocab=p + 2, n_ctx=2 * k, n_classes=p, op_token=True, **kwargs)
-        return cls(vocab=p + 1, n_ctx=k + 1, n_classes=p, op_token=False, **kwargs)
-
-    @property
-    def std(self) -> float:
-        return self.init_std if self.init_std is not None else 1.0 / math.sqrt(self.d_model)
 
 
 def site_names(cfg: TransformerConfig) -> list[str]:

@@ -97,7 +97,7 @@ def _url(rel: str) -> str:
 # ---------------------------------------------------------------------------------------------- figures
 
 def _safe_name(name: str) -> str:
-    """Recipe name → folder name (letters, digits, . _ - kept)."""
+    """FigureRecipe name → folder name (letters, digits, . _ - kept)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
     return cleaned or "recipe"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fourier_circuits import __version__
 from fourier_circuits.errors import ConfigError
-from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, Recipe
+from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, FigureRecipe
 from fourier_circuits.reproduce.report import RecipeReport, write_report
 from fourier_circuits.runs.analyze import analyze_run
 from fourier_circuits.runs.store import runs_root as default_runs_root
@@ -84,14 +84,14 @@ class RecipeContext:
         self.settings[group] = self.first[group] + (f", {n} runs" if n > 1 else "")
 
 
-def check_recipe_names(names: list[str]) -> list[Recipe]:
+def check_recipe_names(names: list[str]) -> list[FigureRecipe]:
     unknown = [n for n in names if n not in FIGURE_RECIPES]
     if unknown:
         raise ConfigError(f"unknown recipe {', '.join(map(repr, unknown))}; known: {', '.join(FIGURE_RECIPES)}")
     return [FIGURE_RECIPES[n] for n in (names or list(FIGURE_RECIPES))]
 
 
-def run_recipe(recipe: Recipe, scale: str, runs_root: Path, workers: int) -> RecipeReport:
+def run_recipe(recipe: FigureRecipe, scale: str, runs_root: Path, workers: int) -> RecipeReport:
     fig_dir = runs_root / "reproduce" / scale / recipe.name
     ctx = RecipeContext(scale, runs_root, fig_dir, workers)
     start = time.perf_counter()

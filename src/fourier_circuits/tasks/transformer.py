@@ -27,16 +27,12 @@ def validate(cfg) -> None:
     if cfg.regularizer == "l2nu":
         raise ConfigError("model transformer supports regularizer none or l2 (or AdamW weight_decay), "
                           "got regularizer='l2nu'")
-    for key in ("n_layers", "n_heads", "d_model", "d_head"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"{key} must be >= 1, got {key}={getattr(cfg, key)}")
-    if cfg.d_mlp < 0:
-        raise ConfigError(f"d_mlp must be >= 0, got d_mlp={cfg.d_mlp}")
+    transformer_config(cfg)  # the shapes: TransformerConfig checks them (ConfigError)
 
 
 def transformer_config(cfg):
     """The TransformerConfig of a run (init std = init_scale / sqrt(d_model))."""
-    from fourier_circuits.models.transformer import TransformerConfig
+    from fourier_circuits.models.transformer_config import TransformerConfig
     return TransformerConfig.for_modadd(cfg.p, cfg.k, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
                                         d_model=cfg.d_model, d_head=cfg.d_head, d_mlp=cfg.d_mlp,
                                         layer_norm=cfg.layer_norm, init_std=cfg.init_scale / math.sqrt(cfg.d_model),

@@ -149,7 +149,7 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
                       tol: float = 1e-9, max_iter: int = 200, restarts: int = 48, seeded: int = 16,
                       steps: int = 400, n_add: int = 8, rows_per_round: int | None = None,
                       seed: int = 0, time_limit: float | None = None, full_rows: int = 20000,
-                      central: bool = True) -> dict:
+                      central: bool = True, smoothing: float = 0.7) -> dict:
     """Column generation for γ* of the polynomial net (degree k) on the population (inputs, labels).
 
     Returns a dict with keys
@@ -177,10 +177,10 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
     wrong = np.ones((N, C), dtype=bool)
     wrong[np.arange(N), y] = False
 
-    def S_of(rows_x, rows_c, weights):
-        S = np.zeros((N, C))
-        np.add.at(S, (rows_x, y[rows_x]), weights)
-        np.add.at(S, (rows_x, rows_c), -weights)
+    def S_of(tau_dense):
+        """s_x = Σ_c τ_{x,c} (e_{y_x} − e_c) for a dense (N, C) τ (zero on the correct class)."""
+        S = -tau_dense.copy()
+        S[np.arange(N), y] += tau_dense.sum(axis=1)
         return S
 
     def restart_batch(S, dictionary, n_random):
@@ -201,7 +201,7 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
     rows_x, rows_c = (all_x, all_c) if use_all else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     history = []
     converged = False
-    best_upper, best_tau = np.inf, None
+    best_upper, best_F, best_tau = float(F.max()), F, np.where(wrong, 1.0 / (N * (C - 1)), 0.0)
     for it in range(1, max_iter + 1):
         zk, W = search.z(D) ** k, D[:, nu:]
         while True:                    # row generation (a single pass when every row is used)
@@ -233,24 +233,33 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
             rows_x, rows_c = np.concatenate([rows_x, fx]), np.concatenate([rows_c, fc])
         lower = full_min                                   # the mixture's true min margin: a real network
         D_lp, rho_lp = D, rho
-        S = S_of(rows_x, rows_c, tau)
-        theta, F = restart_batch(S, D, restarts)
-        upper = float(F.max())
-        if upper < best_upper:
-            best_upper, best_F, best_tau = upper, F, (rows_x, rows_c, tau)
-        history.append((it, lower, upper, len(D), len(rows_x)))
+        tau_lp = np.zeros((N, C))
+        tau_lp[rows_x, rows_c] = tau
+        # Wentges smoothing: separate at a point between the stability centre (best τ so far) and the LP dual
+        tau_sep = smoothing * best_tau + (1 - smoothing) * tau_lp
+        theta, F = restart_batch(S_of(tau_sep), D, restarts)
+        if F.max() < best_upper:
+            best_upper, best_F, best_tau = float(F.max()), F, tau_sep
+        F_lp, _ = search.value_grad(theta, S_of(tau_lp), grad=False)
+        new = _dedupe(theta, F_lp, val * (1 + tol), n_add, D)
+        if len(new) == 0 and best_tau is not tau_lp:         # mispricing: separate at the LP dual itself
+            theta, F = restart_batch(S_of(tau_lp), D, restarts)
+            if F.max() < best_upper:
+                best_upper, best_F, best_tau = float(F.max()), F, tau_lp
+            new = _dedupe(theta, F, val * (1 + tol), n_add, D)
+        history.append((it, lower, best_upper, len(D), len(rows_x)))
         if best_upper <= lower * (1 + tol) or (time_limit is not None and time.perf_counter() - t0 > time_limit):
             converged = best_upper <= lower * (1 + tol)
             break
-        new = _dedupe(theta, F, lower * (1 + tol), n_add, D)
-        D = np.vstack([D, new]) if len(new) else D
         if len(new) == 0:
             break
+        D = np.vstack([D, new])
     Fs = np.sort(F)[::-1]
     best = float(Fs[0])
     D, rho = D_lp, rho_lp
-    rows_x, rows_c, tau = best_tau
     F = best_F
+    rows_x, rows_c = np.nonzero(best_tau)
+    tau = best_tau[rows_x, rows_c]
     embed, unembed = mixture_weights(D, rho, n_in, V, k)
     keep = rho > 0
     return {
@@ -259,6 +268,6 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
         "unembed": unembed, "restart_values": Fs,
         "restart_spread": {"best": best, "n_within_1e-9": int((Fs >= best - 1e-9 * abs(best)).sum()),
                            "n_restarts": len(Fs), "median": float(np.median(Fs)), "worst": float(Fs[-1])},
-        "tau_rows": np.stack([rows_x, rows_c], axis=1)[tau > 0], "tau": tau[tau > 0],
+        "tau_rows": np.stack([rows_x, rows_c], axis=1), "tau": tau,
         "iterations": it, "history": history, "time_s": time.perf_counter() - t0,
     }
