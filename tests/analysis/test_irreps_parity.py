@@ -63,3 +63,30 @@ def test_parity_random_init_is_worse():
     out = analyze_parity_net(ParityNet(10, 64, 3, seed=0), task)
     assert out["support_fraction_median"] < 0.6
     assert out["sign_rule_fraction"] < 0.9
+
+
+@pytest.mark.parametrize("spec, k", [("S3", 2), ("D4", 3)])
+def test_per_vector_irrep_power(spec, k):
+    """Per-vector statistics: one number per vector (u_1..u_k, w); they sum to the neuron spectrum."""
+    from fourier_circuits.analysis.irreps import vector_irrep_power, vector_irrep_spectrum
+    task = GroupComposition(spec, k)
+    model = PolyNet(task.vocab_size, k, 12, task.n_classes, degree=k, seed=1, dtype=torch.float64)
+    per = vector_irrep_spectrum(model, spec)
+    assert per.shape == (12, k + 1, len(irreps(spec)))
+    assert torch.allclose(per.sum(dim=1), neuron_irrep_spectrum(model, spec), rtol=1e-12)
+    power = vector_irrep_power(model, spec)
+    assert torch.allclose(power.sum(dim=2), torch.ones(12, k + 1, dtype=torch.float64), rtol=1e-12)
+    out = analyze_group_net(model, spec)
+    for key in ("irrep_power_median_per_vector", "irrep_power_min_per_vector", "frac_neurons_power_ge_095_per_vector"):
+        assert len(out[key]) == k + 1
+    best = power.max(dim=2).values
+    assert out["irrep_power_min_per_vector"] == pytest.approx(best.min(dim=0).values.tolist(), rel=1e-12)
+    assert out["irrep_power_median_per_vector"] == pytest.approx(best.quantile(0.5, dim=0).tolist(), rel=1e-12)
+    assert 0.0 <= out["dominant_irrep_agreement"] <= 1.0
+    assert out["irrep_power_median_per_vector"][0] < 0.9        # random init is spread in every vector
+
+
+def test_per_vector_single_irrep_construction():
+    out = analyze_group_net(construct_group("S4"), "S4")
+    assert out["irrep_power_min_per_vector"] == pytest.approx([1.0, 1.0, 1.0], abs=1e-9)
+    assert out["dominant_irrep_agreement"] == 1.0

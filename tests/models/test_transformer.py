@@ -193,3 +193,26 @@ def test_tiny_model_overfits(layer_norm):
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
     assert (model(tokens).argmax(-1) == labels).float().mean() == 1.0
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_frozen_biases_stay_zero_and_untrained(layer_norm):
+    """freeze_biases (TransformerLens' Grokking demo): every bias is 0, has no gradient and is neither stepped
+    nor decayed by AdamW, while the weights train; the same weights as an unfrozen model of the same seed."""
+    task = ModularAddition(5, 2)
+    tokens, labels = tokenize_modadd(task.inputs(), 5), task.labels()
+    model = small(p=5, k=2, d_mlp=8, layer_norm=layer_norm, freeze_biases=True)
+    free = small(p=5, k=2, d_mlp=8, layer_norm=layer_norm)
+    biases = {n: q for n, q in model.named_parameters() if n.rsplit(".", 1)[-1] in ("b_in", "b_out", "bias")}
+    assert biases and all(not q.requires_grad and not q.any() for q in biases.values())
+    assert {n for n, q in model.named_parameters() if q.requires_grad} == set(dict(free.named_parameters())) - set(biases)
+    assert all(torch.equal(q, dict(free.named_parameters())[n]) for n, q in model.named_parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1.0)
+    w0 = model.W_U.detach().clone()
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(model(tokens), labels).backward()
+        opt.step()
+    assert all(q.grad is None and not q.any() for q in biases.values())
+    assert not torch.equal(model.W_U, w0)
+    assert model.config()["freeze_biases"] is True

@@ -8,7 +8,8 @@ from fourier_circuits.training.presets import PRESETS, RECIPES
 
 def test_defaults_are_fast_recipe():
     cfg = resolve_config()
-    assert cfg == TrainConfig()
+    assert cfg == TrainConfig(**RECIPES["fast"])
+    assert (cfg.steps, cfg.reseed_below, cfg.polish_iters) == (8000, 0.05, 300)   # the fast recipe's end
     assert cfg.recipe == "fast" and cfg.objective == "softmin" and cfg.normalize and cfg.p == 23
 
 

@@ -43,7 +43,8 @@ def test_fast_recipe_reaches_gamma_star_k2(p, steps):
     assert res["margin_ratio"] <= 1 + 1e-6  # γ* is the maximum
     assert res["normalized_margin"] == pytest.approx(res["margin_ratio"] * res["gamma_star"], rel=1e-12)
     assert res["train_accuracy"] == 1.0 and res["test_accuracy"] is None
-    assert res["status"] in ("done", "converged") and 1 <= res["steps"] <= steps
+    # the Adam steps, then 3 polish stages of polish_iters L-BFGS iterations each
+    assert res["status"] in ("done", "converged") and 1 <= res["steps"] <= steps + 3 * cfg.polish_iters
     assert res["run_dir"] is None
 
 
@@ -62,7 +63,7 @@ def test_fast_recipe_paper_scale(p, k, width):
 
 
 def test_fast_recipe_keeps_unit_norm_and_result_matches_model():
-    cfg = resolve_config(p=5, k=2, width=16, steps=40, dtype="float64")
+    cfg = resolve_config(p=5, k=2, width=16, steps=40, dtype="float64", polish_iters=0)
     t = Trainer(cfg, None, progress=False)
     assert l2nu_norm(t.model) == pytest.approx(1.0, rel=1e-12)
     res = t.run()
@@ -182,7 +183,7 @@ def test_learning_rate_schedules():
 
 # ------------------------------------------------------------------------------------------ run dirs
 def test_checkpoints_and_load_run(tmp_path):
-    cfg = resolve_config(p=5, width=16, steps=50, n_checkpoints=8, early_stop=False)
+    cfg = resolve_config(p=5, width=16, steps=50, n_checkpoints=8, early_stop=False, polish_iters=0)
     res = train(cfg, tmp_path / "r", progress=False)
     assert checkpoint_steps(tmp_path / "r") == log_spaced_steps(50, 8)
     loaded_cfg, model, rows = load_run(tmp_path / "r")
@@ -343,3 +344,52 @@ def test_kill_and_resume_is_exact(tmp_path):
     # a third invocation returns the stored result without training
     again = subprocess.run(_cli_train("killed"), cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and json.loads(again.stdout) == resumed
+
+
+# ------------------------------------------------------------------------------------------ the fast recipe's end
+def test_polish_raises_the_margin_and_logs_one_row_per_stage():
+    base = dict(p=5, k=2, width=16, steps=150, dtype="float64", early_stop=False)
+    plain = train(resolve_config(**base, polish_iters=0), progress=False)
+    t = Trainer(resolve_config(**base, polish_iters=50), None, progress=False)
+    polished = t.run()
+    stages = [r for r in t.history if "polish_tau" in r]
+    assert [r["step"] for r in stages] == [200, 250, 300] and polished["steps"] == 300
+    assert polished["margin_ratio"] > plain["margin_ratio"]       # the same Adam phase, then the polish
+    assert l2nu_norm(t.model) == pytest.approx(1.0, rel=1e-10)
+
+
+def test_reseeding_replaces_dead_neurons_without_changing_the_function():
+    from fourier_circuits.training.refine import reseed_dead_neurons
+    t = Trainer(resolve_config(p=5, k=2, width=16, steps=10, dtype="float64"), None, progress=False)
+    with torch.no_grad():
+        t.model.embed[..., 3] *= 1e-3
+        t.model.unembed[3] *= 1e-3                                # neuron 3 is dead
+    task = ModularAddition(5, 2)
+    before = t.model(task.inputs()).detach()
+    norm = l2nu_norm(t.model)
+    assert reseed_dead_neurons(t.model, t.optimizer, 0.05, seed=0) == 1
+    sq = t.model.neuron_sq_norms(torch.float64)
+    assert sq[3] > 0.05 * sq.mean()
+    torch.testing.assert_close(t.model(task.inputs()).detach(), before, rtol=1e-2, atol=1e-3 * before.abs().max())
+    assert l2nu_norm(t.model) == pytest.approx(norm, rel=1e-2)
+
+
+def test_killed_during_the_polish_resumes_to_the_same_result(tmp_path, monkeypatch):
+    from fourier_circuits.training import refine
+    cfg = resolve_config(p=5, k=2, width=16, steps=60, polish_iters=20, early_stop=False)
+    whole = train(cfg, tmp_path / "whole", progress=False)
+    calls = []
+    real = refine.lbfgs_polish
+
+    def dies_in_stage_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("fourier_circuits.training.trainer.lbfgs_polish", dies_in_stage_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "killed", progress=False)
+    monkeypatch.setattr("fourier_circuits.training.trainer.lbfgs_polish", real)
+    resumed = train(cfg, tmp_path / "killed", progress=False)
+    assert without_seconds({**resumed, "run_dir": None}) == without_seconds({**whole, "run_dir": None})

@@ -55,11 +55,33 @@ def test_bad_transformer_config(bad, match):
 
 
 def test_transformer_presets_resolve():
-    for name in [n for n in PRESETS if n.startswith(("nanda", "li-tf", "li-grok"))]:
+    for name in [n for n in PRESETS if n.startswith(("nanda", "li-tf", "li-grok", "tl-"))]:
         cfg = resolve_config(preset=name)
         assert cfg.model == "transformer" and cfg.objective == "ce" and not cfg.normalize
     cfg = resolve_config(preset="li-grok-k4")
     assert (cfg.p, cfg.k, cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.weight_decay) == (11, 4, 2, 160, 128, 1e-3)
+
+
+def test_tl_grok_preset_is_the_transformerlens_demo_and_runs():
+    """tl-grok: TransformerLens' Grokking demo setting by setting; builds and runs 20 full-batch steps."""
+    cfg = resolve_config(preset="tl-grok")
+    assert (cfg.recipe, cfg.p, cfg.k, cfg.op_token, cfg.train_fraction, cfg.batch_size, cfg.steps) == (
+        "tl", 113, 2, False, 0.3, None, 25000)
+    assert (cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.betas, cfg.lr_schedule, cfg.warmup_steps) == (
+        "adamw", 1e-3, 1.0, [0.9, 0.98], "constant", 0)
+    assert (cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_head, cfg.d_mlp, cfg.layer_norm) == (1, 4, 128, 32, 512, False)
+    assert cfg.init_scale == 0.8 and cfg.n_checkpoints == 251
+    trainer = Trainer(resolve_config(preset="tl-grok", steps=20, n_evals=5, device="cpu"), progress=False)
+    model = trainer.model
+    assert model.cfg.n_classes == 113 and model.cfg.vocab == 114 and model.cfg.freeze_biases
+    assert model.cfg.std == pytest.approx(0.8 / 128**0.5)
+    assert abs(float(model.W_U.detach().std()) / model.cfg.std - 1) < 0.05      # the unembedding too
+    biases = [q for n, q in model.named_parameters() if n.endswith(("b_in", "b_out"))]
+    assert biases and all(not q.requires_grad for q in biases)
+    res = trainer.run()
+    assert res["steps"] == 20 and all(not q.any() for q in biases)
+    assert trainer.history[-1]["train_loss"] < trainer.history[0]["train_loss"]
+    assert trainer.history[-1]["sc_fraction"] is not None
 
 
 def test_tiny_transformer_trains(tiny_run):

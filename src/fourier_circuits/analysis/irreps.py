@@ -1,13 +1,14 @@
 """Irrep analysis of group nets (THEORY.md §5, §7).
 
-Group nets (PolyNet with 2 inputs, vocab = classes = |G|): neuron i has three vectors in R^G,
-u_i = embed[0, :, i], v_i = embed[1, :, i], w_i = unembed[i]. Its irrep spectrum sums the three:
-    S_i(R) = ‖P_R u_i‖² + ‖P_R v_i‖² + ‖P_R w_i‖²,   Σ_R S_i(R) = ‖θ_i‖²   (completeness),
+Group nets (PolyNet with k ≥ 2 inputs, vocab = classes = |G|): neuron i has k+1 vectors in R^G,
+u_{i,j} = embed[j, :, i] and w_i = unembed[i]. Its irrep spectrum sums them (k = 2: u, v, w):
+    S_i(R) = Σ_j ‖P_R u_{i,j}‖² + ‖P_R w_i‖²,   Σ_R S_i(R) = ‖θ_i‖²   (completeness),
 P_R the orthogonal projector onto span{R(·)_ab} (`Representation.projector`). The irrep power of R is
 S_i(R)/‖θ_i‖², the fraction of ‖θ_i‖² carried by R — the analogue of the summed Fourier spectrum in
 `fourier.neuron_spectrum`; it is 1 for some R ≠ trivial exactly when u, v, w all lie in the span of that
-one irrep's matrix elements, as for max-margin neurons. Works for irreps of any kind (the span basis of a
-complex / quaternionic irrep is orthonormalized by `matrix_elements`).
+one irrep's matrix elements, as for max-margin neurons; `vector_irrep_power` is the same for each vector
+separately. Works for irreps of any kind (the span basis of a complex / quaternionic irrep is orthonormalized
+by `matrix_elements`).
 
 Population statistics are over `fourier.significant_neurons` (‖θ_i‖ ≥ 1e−2 max_l ‖θ_l‖), in float64.
 """
@@ -24,17 +25,29 @@ from fourier_circuits.analysis.fourier import statistic as _stat
 
 # ---------------------------------------------------------------------------------------------- groups
 
-def neuron_irrep_spectrum(model, group: Group | str, reps: list[Representation] | None = None) -> torch.Tensor:
-    """S_i(R) = Σ_{x∈{u_1..u_k, w}} ‖P_R x_i‖², shape (m, n_irreps) in irreps(group) order; rows sum to ‖θ_i‖²."""
+def vector_irrep_spectrum(model, group: Group | str, reps: list[Representation] | None = None) -> torch.Tensor:
+    """‖P_R x_i‖² for each neuron i, each of its vectors x ∈ (u_1..u_k, w) and each irrep R, shape
+    (m, k+1, n_irreps) in irreps(group) order; summed over R it is ‖x_i‖² (completeness)."""
     group = parse_group(group) if isinstance(group, str) else group
     reps = irreps(group) if reps is None else reps
     vecs = neuron_vectors(model)                                        # (m, k+1, |G|)
     if vecs.shape[-1] != group.order:
         raise ValueError(f"model vocab {vecs.shape[-1]} != |{group.name}| = {group.order}")
     basis = torch.as_tensor(np.concatenate([r.matrix_elements() for r in reps]), dtype=torch.float64)  # (N, N)
-    coeff_sq = (vecs @ basis.T).pow(2).sum(dim=1)                        # (m, N): Σ over the k+1 vectors
+    coeff_sq = (vecs @ basis.T).pow(2)                                   # (m, k+1, N)
     sizes = [r.span_dim for r in reps]
-    return torch.stack([blk.sum(dim=1) for blk in coeff_sq.split(sizes, dim=1)], dim=1)
+    return torch.stack([blk.sum(dim=2) for blk in coeff_sq.split(sizes, dim=2)], dim=2)
+
+
+def neuron_irrep_spectrum(model, group: Group | str, reps: list[Representation] | None = None) -> torch.Tensor:
+    """S_i(R) = Σ_{x∈{u_1..u_k, w}} ‖P_R x_i‖², shape (m, n_irreps) in irreps(group) order; rows sum to ‖θ_i‖²."""
+    return vector_irrep_spectrum(model, group, reps).sum(dim=1)
+
+
+def vector_irrep_power(model, group: Group | str) -> torch.Tensor:
+    """Irrep power of each vector separately, ‖P_R x_i‖² / ‖x_i‖², shape (m, k+1, n_irreps) (NaN for x_i = 0)."""
+    spec = vector_irrep_spectrum(model, group)
+    return spec / spec.sum(dim=2, keepdim=True)
 
 
 def neuron_irrep_power(model, group: Group | str) -> torch.Tensor:
@@ -54,6 +67,11 @@ def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) ->
     trivial_power_max (largest trivial-irrep power), neurons_per_irrep (name → count, every irrep),
     observed_fraction_per_irrep and expected_fraction_per_irrep (name → d_R³ / Σ_{R'≠1} d_R'³ for
     non-trivial R, 0 for trivial: the proportions of `theory_groups.construct_group`).
+    Per vector (lists of k+1 numbers, in the order u_1..u_k, w; statistics over the significant neurons whose
+    vector is non-zero, None over an empty set): irrep_power_median_per_vector / irrep_power_min_per_vector
+    (of each vector's own max irrep power ‖P_R x‖²/‖x‖², R its dominant irrep), frac_neurons_power_ge_095_per_vector,
+    and dominant_irrep_agreement (fraction of significant neurons whose k+1 vectors share one dominant irrep,
+    the neuron's; None if none is significant).
     """
     group = parse_group(group) if isinstance(group, str) else group
     reps = irreps(group)
@@ -70,6 +88,8 @@ def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) ->
     nontrivial = [q for q in range(len(reps)) if q not in trivial]
     used = [q for q in range(len(reps)) if counts[q] > 0]
     trivial_power = power[mask][:, trivial].sum(dim=1) if trivial else torch.zeros(n_sig, dtype=torch.float64)
+    vec_max, vec_dom = vector_irrep_power(model, group)[mask].max(dim=2)           # (n_sig, k+1)
+    per_vector = [vec_max[:, j][~vec_max[:, j].isnan()] for j in range(vec_max.shape[1])]
     return {
         "group": group.name,
         "order": group.order,
@@ -91,4 +111,9 @@ def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) ->
         "observed_fraction_per_irrep": {names[q]: (int(counts[q]) / n_sig if n_sig else None)
                                         for q in range(len(reps))},
         "expected_fraction_per_irrep": {name: c / total_cube for name, c in cube.items()},
+        "irrep_power_median_per_vector": [_stat(x, _median) for x in per_vector],
+        "irrep_power_min_per_vector": [_stat(x, torch.min) for x in per_vector],
+        "frac_neurons_power_ge_095_per_vector": [_stat(x, lambda v: (v >= 0.95).double().mean())
+                                                 for x in per_vector],
+        "dominant_irrep_agreement": _stat(vec_dom, lambda d: (d == sig_dom[:, None]).all(dim=1).double().mean()),
     }

@@ -274,3 +274,36 @@ def plot_progress_measures(rows: Sequence[dict], path: str | Path) -> tuple[Path
     ax.set_title("Progress measures\n(restricted / excluded: key frequencies of the final embedding)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
     return save_figure(fig, path)
+
+
+def plot_softmax_collapse(rows: Sequence[dict], path: str | Path) -> tuple[Path, Path]:
+    """Softmax-collapse diagnostics beside the loss curves (Prieto et al. 2025), from the metric rows of a
+    cross-entropy run (`training.evaluation.collapse_stats`): (left) train / test loss, log y; (middle) the
+    fraction of training examples whose softmax is exactly one-hot at the label in the run's dtype
+    (sc_fraction) and the fraction of the logit gradient along the logit-scaling direction (nlm_fraction);
+    (right) the largest top-1 − top-2 logit gap. Log x; step 0 is not drawn; rows without a key are skipped."""
+    def series(key: str) -> tuple[np.ndarray, np.ndarray]:
+        pts = [(r["step"], r[key]) for r in rows if r.get("step", 0) > 0 and r.get(key) is not None]
+        return (np.asarray([s for s, _ in pts], dtype=np.float64), np.asarray([v for _, v in pts], dtype=np.float64))
+
+    fig = new_figure(13.0, 3.6)
+    ax0, ax1, ax2 = fig.subplots(1, 3)
+    for key, color in (("train_loss", "tab:blue"), ("test_loss", "tab:red")):
+        s, v = series(key)
+        if len(s):
+            ax0.plot(s, np.maximum(v, 1e-300), color=color, lw=1.5, label=key.replace("_", " "))
+    ax0.set(xscale="log", yscale="log", xlabel="training step", ylabel="cross-entropy", title="Loss")
+    for key, color, label in (("sc_fraction", "tab:purple", "SC fraction (one-hot softmax)"),
+                              ("nlm_fraction", "tab:green", "gradient fraction along logit scaling")):
+        s, v = series(key)
+        if len(s):
+            ax1.plot(s, v, color=color, lw=1.5, label=label)
+    ax1.set(xscale="log", ylim=(-0.02, 1.02), xlabel="training step", ylabel="fraction", title="Softmax collapse")
+    s, v = series("max_logit_gap")
+    if len(s):
+        ax2.plot(s, v, color="tab:orange", lw=1.5)
+    ax2.set(xscale="log", xlabel="training step", ylabel="max (top-1 − top-2) logit", title="Largest logit gap")
+    for ax in (ax0, ax1):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=8)
+    return save_figure(fig, path)

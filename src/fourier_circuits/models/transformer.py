@@ -23,8 +23,10 @@ Architecture (nanoGPT / TransformerLens-like, attention-only when d_mlp = 0):
 
 The attention has **no biases**, so the query/key interaction of head h is exactly the bilinear form
 W^KQ_h = W_Q[h] W_K[h]^T on the (normalized) residual stream (analysed in `attention.py`). The MLP has
-biases b_in, b_out (as in the grokking recipe); `mlp_bias=False` removes them. LayerNorm (if enabled) is
-pre-LN with a learned gain and bias: ln1 before attention, ln2 before the MLP, ln_final before W_U.
+biases b_in, b_out (as in the grokking recipe); `mlp_bias=False` removes them, `freeze_biases=True` keeps
+them at 0 without training them (TransformerLens' Grokking demo; with LayerNorm its biases are frozen too).
+LayerNorm (if enabled) is pre-LN with a learned gain and bias: ln1 before attention, ln2 before the MLP,
+ln_final before W_U.
 
 Initialization: every weight matrix (W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, W_out, W_U) is i.i.d.
 N(0, init_std²), init_std = 1/sqrt(d_model) by default; biases 0, LayerNorm gains 1. Seeded by `seed`.
@@ -227,6 +229,10 @@ class Transformer(AutogradPass, nn.Module):
         self.blocks = nn.ModuleList([Block(cfg, gen) for _ in range(cfg.n_layers)])
         self.ln_final = nn.LayerNorm(cfg.d_model) if cfg.layer_norm else None
         self.W_U = nn.Parameter(torch.randn(cfg.d_model, cfg.n_classes, generator=gen) * s)
+        if cfg.freeze_biases:  # zero biases that never train: no gradient, so AdamW neither steps nor decays them
+            for name, q in self.named_parameters():
+                if name.rsplit(".", 1)[-1] in ("b_in", "b_out", "bias"):
+                    q.requires_grad_(False)
 
     def site_names(self) -> list[str]:
         return site_names(self.cfg)

@@ -26,6 +26,7 @@ class TransformerConfig:
     layer_norm: bool = False
     act: str = "relu"  # "relu" | "gelu"
     mlp_bias: bool = True
+    freeze_biases: bool = False  # biases stay 0 and get no gradient (TransformerLens' Grokking demo)
     init_std: float | None = None  # None -> 1/sqrt(d_model)
     seed: int = 0
     op_token: bool = True  # the tokenization `tokenize` applies (see tokenize_modadd)

@@ -202,7 +202,7 @@ def fast_modadd(p: int, k: int, scale: str) -> dict:
     """The fast recipe at the sufficient width m = 2^{2k−2}(p−1) on the whole population."""
     cfg = dict(p=p, k=k, width=min_width(p, k))
     if k >= 5:
-        cfg.update(HIGH_DEGREE, steps=by_scale(scale, 1200, 3000, 6000))
+        cfg.update(HIGH_DEGREE, steps=by_scale(scale, 2000, 4000, 8000))
     return cfg
 
 
@@ -219,12 +219,29 @@ def _li_histograms(ctx: Context, k: int):
 
 # --- [LI] transformers -------------------------------------------------------------------------------
 
+# ci-scale one-layer transformers (issue 15; measured on 2 shared CPU cores, one thread, seed 0). The
+# previous ci runs (p = 7, 5, 3 at 50% train, init scale 1, 300 steps) memorized but did not generalize
+# (test 0.82–0.95) and their heads stayed near init (0.84–1.44×). Two levers, both measured:
+#  - a smaller init (init_scale 0.3–0.5: the random part of W^KQ = E W_Q W_K^T E^T starts init_scale⁴ smaller,
+#    so the structure training adds dominates it; the ratio is against the same seed's init, whose normalized
+#    power does not depend on the scale): k=3 p=7 2.06× at init 0.3 against 0.84× at 1;
+#  - a larger train fraction (the populations are tiny: 343, 625, 3125 tuples), so that test ≥ 0.99 is reached.
+# k=4: p=5, 80% train, init 0.4, 300 steps: 3.14×, test 1.0 (125 test tuples). (50% train: test 0.95–0.98.)
+# k=3: p=7, 70% train, init 0.3, 400 steps: 2.6×, test 0.990 (103 test tuples). (p=11, 50%: 3.7×, 0.985.)
+# k=5: p=5, 30% train, init 0.5, 200 steps: 1.58×, test 0.993. (p=3 has one frequency, 4 merged pairs and an
+#       init median of 0.43, so its ratio is capped near 2.3 and training left it at 0.9–1.2×.)
+# Weight decay 1.0, lr 3e-3 decayed linearly, as the -cpu presets. Each run takes 5–15 s.
+_TF_CI = dict(model="transformer", recipe="tf", n_layers=1, n_heads=4, d_head=32, d_mlp=512, weight_decay=1.0,
+              lr=3e-3, lr_schedule="linear", n_evals=30)
+LI_TF_CI = {3: dict(_TF_CI, p=7, k=3, train_fraction=0.7, init_scale=0.3, steps=400),
+            4: dict(_TF_CI, p=5, k=4, train_fraction=0.8, init_scale=0.4, steps=300),
+            5: dict(_TF_CI, p=5, k=5, train_fraction=0.3, init_scale=0.5, steps=200, n_evals=20)}
+
+
 def _li_transformer(ctx: Context, k: int):
     """One-layer transformer W^KQ heads ([LI] Figs 3, 9, 10): the median over heads of the max normalized
     2-D power must rise well above init (≥ 1.5×), and the model must solve the task (test acc ≥ 0.99)."""
-    ci = dict(model="transformer", recipe="tf", p={3: 7, 4: 5, 5: 3}[k], k=k, n_layers=1, n_heads=4, d_head=32,
-              d_mlp=512, train_fraction=0.5, weight_decay=1.0, lr=3e-3, lr_schedule="linear", steps=300, n_evals=30)
-    cfg = by_scale(ctx.scale, ci, dict(preset=f"li-tf-k{k}-cpu"), dict(preset=f"li-tf-k{k}"))
+    cfg = by_scale(ctx.scale, LI_TF_CI[k], dict(preset=f"li-tf-k{k}-cpu"), dict(preset=f"li-tf-k{k}"))
     run = ctx.runs(f"k={k}", [cfg])[0]
     a = run.analysis
     init = a.get("head_power_median_init")

@@ -1,9 +1,11 @@
-"""Finite group composition [MO] (THEORY.md §1) on the quadratic net: the population, γ* (Theorem 9), the
-per-irrep construction and the irrep analysis.
+"""Finite group composition [MO] (THEORY.md §1, §8) on the polynomial net z^k: the population, γ* (Theorem 9
+at k = 2), the per-irrep construction and the irrep analysis.
 
-G finite (an `algebra.groups.parse_group` spec), inputs (a, b) ∈ G×G as element indices, label
-a·b = table[a, b]. The dataset is all |G|² pairs in lexicographic order (a slowest), so row r is
-(r // |G|, r % |G|). Same interface as ModularAddition: vocab_size = n_classes = |G|, k = 2.
+G finite (an `algebra.groups.parse_group` spec), k ≥ 2 inputs (g_1..g_k) ∈ G^k as element indices, label
+g_1·g_2·…·g_k (the Cayley table folded left to right; k = 2: table[a, b]). The dataset is all |G|^k tuples
+in lexicographic order (g_1 slowest), so row r is the base-|G| expansion of r (k = 2: (r // |G|, r % |G|)),
+as for ModularAddition's digits. Same interface as ModularAddition: vocab_size = n_classes = |G|.
+For G = C_n (element i is the residue i, table (a+b) mod n) the population is ModularAddition(n, k)'s.
 """
 from __future__ import annotations
 
@@ -22,19 +24,23 @@ from fourier_circuits.tasks.base import (
 )
 from fourier_circuits.tasks.modadd import build_polynet
 
+MAX_K = 6  # the largest number of inputs a run may compose (validate); larger k is refused by name
+
 
 @dataclass(frozen=True)
 class GroupComposition:
-    """Composition in a finite group G: label(a, b) = a·b, inputs one-hot of length |G| each."""
+    """Composition of k elements of a finite group G: label(g_1..g_k) = g_1·…·g_k, inputs one-hot of length |G|."""
 
     spec: str
+    k: int = 2  # number of inputs
 
     name = "group"
-    k = 2  # number of inputs
 
     def __post_init__(self) -> None:
         if not isinstance(self.spec, str):
             raise TaskError(f"group spec must be a string, got {self.spec!r}")
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 2:
+            raise TaskError(f"task group composes k >= 2 elements, got k={self.k!r}")
         self.group  # parse (raises TaskError on a bad spec) and cache  # noqa: B018
 
     @cached_property
@@ -57,56 +63,91 @@ class GroupComposition:
 
     @property
     def size(self) -> int:
-        """|D| = |G|²."""
-        return self.group.order ** 2
+        """|D| = |G|^k."""
+        return self.group.order ** self.k
 
     def inputs(self, device="cpu"):
-        """All |G|² pairs (a, b), shape (|G|², 2), int64, lexicographic (a slowest)."""
+        """All |G|^k tuples (g_1..g_k), shape (|G|^k, k), int64, lexicographic (g_1 slowest)."""
         import torch
         n = self.group.order
-        r = torch.arange(n * n, device=device)
-        return torch.stack([r // n, r % n], dim=1)
+        r = torch.arange(self.size, device=device)
+        powers = n ** torch.arange(self.k - 1, -1, -1, device=device)
+        return (r[:, None] // powers) % n
 
     def labels_of(self, inputs):
+        """g_1·…·g_k of each row (k = inputs.shape[1]), folding the Cayley table left to right."""
         import torch
         table = torch.as_tensor(self.group.table, device=inputs.device)
-        return table[inputs[:, 0], inputs[:, 1]]
+        out = inputs[:, 0]
+        for j in range(1, inputs.shape[1]):     # over the k positions, each step vectorized over the rows
+            out = table[out, inputs[:, j]]
+        return out
 
     def labels(self, device="cpu"):
-        """table[a, b] for every row of inputs(), shape (|G|²,), int64."""
+        """g_1·…·g_k for every row of inputs(), shape (|G|^k,), int64 (k = 2: table.reshape(-1)).
+
+        Built position by position without the inputs: the labels of the first j+1 positions, in
+        lexicographic order, are table[L_j].reshape(-1) with L_1 = 0..|G|−1.
+        """
         import torch
-        return torch.as_tensor(self.group.table, device=device).reshape(-1).clone()
+        table = torch.as_tensor(self.group.table, device=device)
+        out = torch.arange(self.group.order, device=device)
+        for _ in range(1, self.k):
+            out = table[out].reshape(-1)
+        return out
 
     def describe(self) -> str:
-        return f"composition in {self.group.name} (order {self.group.order})"
+        inputs = "" if self.k == 2 else f"{self.k}-input "
+        return f"{inputs}composition in {self.group.name} (order {self.group.order})"
 
 
 def make_task(values) -> GroupComposition:
     if values.group is None:
         raise TaskError("task group needs --group (e.g. S4, D5, C2xS3)")
-    return GroupComposition(values.group)
+    return GroupComposition(values.group, int(values.k))
 
 
 def validate(cfg) -> None:
-    if cfg.k != 2:
-        raise ConfigError(f"task group composes two elements: k must be 2, got k={cfg.k}")
+    if not 2 <= cfg.k <= MAX_K:
+        raise ConfigError(f"task group composes 2 to {MAX_K} elements: k must be in [2, {MAX_K}], got k={cfg.k}")
+
+
+def gamma_star_k(spec: str, k: int) -> float | None:
+    """γ*(G, k) of the z^k net for k ≥ 3 (THEORY.md §8): not available yet; the §8 solver is wired in here."""
+    return None
 
 
 def gamma_star(cfg, model) -> float | None:
-    """[MO] Theorem 9 for the quadratic net, where it applies (None otherwise, e.g. S6)."""
+    """γ* of the z^k net (activation poly, degree k): [MO] Theorem 9 at k = 2 where it applies (None otherwise,
+    e.g. S6); for k ≥ 3 `gamma_star_k` (None until the §8 solver is wired in)."""
     from fourier_circuits.theory.groups import theory_group
-    if cfg.activation != "poly" or (cfg.degree or 2) != 2:
+    if cfg.activation != "poly" or (cfg.degree or cfg.k) != cfg.k:
         return None
-    return theory_group(cfg.group)["gamma_star"]
+    return theory_group(cfg.group)["gamma_star"] if cfg.k == 2 else gamma_star_k(cfg.group, cfg.k)
 
 
 def theory(task: GroupComposition) -> dict:
-    from fourier_circuits.theory.groups import theory_group
-    return {"task": "group", "group": task.spec, **theory_group(task.group)}
+    """theory_group (Theorem 9, k = 2); for k ≥ 3 also k and ν = k+1, γ* is `gamma_star_k` and min_width the
+    width of `construct_group_k` (any irrep kind); the character-condition keys stay those of k = 2."""
+    from fourier_circuits.theory.groups import construct_group_k_width, theory_group
+    info = {"task": "group", "group": task.spec, **theory_group(task.group)}
+    if task.k == 2:
+        return info
+    gamma = gamma_star_k(task.spec, task.k)
+    reason = None if gamma is not None else f"γ* of {task.k}-input composition (THEORY.md §8) is not available yet"
+    return {**info, "k": task.k, "nu": task.k + 1, "applies": gamma is not None, "reason": reason,
+            "gamma_star": gamma, "min_width": construct_group_k_width(task.group, task.k)}
 
 
 def construct(task: GroupComposition):
-    from fourier_circuits.theory.groups import construct_group, theory_group
+    from fourier_circuits.theory.groups import construct_group, construct_group_k, optimal_masses_k, theory_group
+    if task.k != 2:   # the per-irrep network with the LP-optimal irrep masses (THEORY.md §8)
+        gamma = gamma_star_k(task.spec, task.k)
+        if gamma is None:
+            raise TaskError(f"γ* of {task.k}-input composition in {task.spec} is not available yet "
+                            "(theory.groups.construct_group_k builds the per-irrep network)")
+        return (construct_group_k(task.group, task.k, optimal_masses_k(task.group, task.k)), gamma,
+                task.inputs(), task.labels(), {"group": task.spec, "k": task.k})
     info = theory_group(task.group)
     if not info["applies"]:
         raise TaskError(f"no explicit max-margin construction for {task.spec}: {info['reason']}")
@@ -137,10 +178,10 @@ def analyze(run: RunView) -> tuple[dict, list]:
 
 KIND = TaskKind(
     name="group", make_task=make_task, build_model=build_polynet, gamma_star=gamma_star,
-    run_label=lambda cfg: polynet_label(f"group-{cfg.group}", cfg, 2),
+    run_label=lambda cfg: polynet_label(f"group-{cfg.group}" + ("" if cfg.k == 2 else f"-k{cfg.k}"), cfg, cfg.k),
     estimate=lambda cfg, task: polynet_estimate(cfg, task, task.k),
-    analyze=analyze, theory=theory, construct=construct, validate=validate, options=("group",),
-    describe=lambda cfg: polynet_description(cfg.group, cfg),
+    analyze=analyze, theory=theory, construct=construct, validate=validate, options=("group", "k"),
+    describe=lambda cfg: polynet_description(cfg.group if cfg.k == 2 else f"{cfg.group} k={cfg.k}", cfg),
     brief=("irrep_power_median", "irrep_power_min", "irreps_used", "trivial_irrep_neurons") + POLYNET_BRIEF,
     position=1,
 )

@@ -30,13 +30,21 @@ def validate(cfg) -> None:
     transformer_config(cfg)  # the shapes: TransformerConfig checks them (ConfigError)
 
 
+# Training recipes whose model keeps its biases at zero, frozen (TransformerLens' Grokking demo: recipe "tl").
+# TrainConfig has no bias key of its own, so the recipe carries it (a `freeze_biases` TrainConfig key would
+# be the general form).
+FROZEN_BIAS_RECIPES = ("tl",)
+
+
 def transformer_config(cfg):
-    """The TransformerConfig of a run (init std = init_scale / sqrt(d_model))."""
+    """The TransformerConfig of a run (init std = init_scale / sqrt(d_model); frozen zero biases under the
+    recipes of FROZEN_BIAS_RECIPES)."""
     from fourier_circuits.models.transformer_config import TransformerConfig
     return TransformerConfig.for_modadd(cfg.p, cfg.k, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
                                         d_model=cfg.d_model, d_head=cfg.d_head, d_mlp=cfg.d_mlp,
                                         layer_norm=cfg.layer_norm, init_std=cfg.init_scale / math.sqrt(cfg.d_model),
-                                        seed=cfg.seed, op_token=cfg.op_token)
+                                        seed=cfg.seed, op_token=cfg.op_token,
+                                        freeze_biases=cfg.recipe in FROZEN_BIAS_RECIPES)
 
 
 def build_model(cfg, task, device, dtype):
@@ -118,11 +126,13 @@ def analyze(run: RunView) -> tuple[dict, list]:
         "test_acc_step": first_step_at(metrics, "test_accuracy"),
         "test_loss_collapse_step": test_loss_collapse_step(metrics),
         "train_accuracy": last.get("train_accuracy"), "test_accuracy": last.get("test_accuracy"),
+        # softmax collapse (training.evaluation.collapse_stats): the largest SC fraction over the metric rows
+        "sc_fraction_max": max((r["sc_fraction"] for r in metrics if r.get("sc_fraction") is not None), default=None),
     }
     summary["progress"] = progress_over_checkpoints(run, summary["key_frequencies"])
     if run.fig_dir is None:
         return summary, []
-    from fourier_circuits.analysis.plots import plot_accuracy_curve, plot_progress_measures
+    from fourier_circuits.analysis.plots import plot_accuracy_curve, plot_progress_measures, plot_softmax_collapse
     figures = []
     for h in np.argsort(-final["max_power"], kind="stable")[:2]:
         figures += plot_head(matrices[int(h)], run.fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
@@ -132,6 +142,8 @@ def analyze(run: RunView) -> tuple[dict, list]:
                                        [r["test_accuracy"] for r in rows], run.fig_dir / "accuracy")
     if summary["progress"]:
         figures += plot_progress_measures(summary["progress"], run.fig_dir / "progress_measures")
+    if any(r.get("sc_fraction") is not None for r in metrics):  # rows written before the diagnostics: none
+        figures += plot_softmax_collapse(metrics, run.fig_dir / "softmax_collapse")
     return summary, figures
 
 

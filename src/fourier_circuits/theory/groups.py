@@ -1,4 +1,5 @@
-"""Finite-group theory (THEORY.md §4, §6): [MO] Theorem 9 and the explicit per-irrep construction.
+"""Finite-group theory (THEORY.md §4, §6, §8): [MO] Theorem 9, the explicit per-irrep construction, and its
+k-input generalization (`construct_group_k`, its closed-form margin and the LP-optimal irrep masses).
 
 Finite group G [MO Thm 9], quadratic net (u[a] + v[b])² w[c], ν = 3, m ≥ 2 Σ_{n≥2} d_n³, provided every
 irrep is of real type and Σ_{n≥2} d_n^{1.5} χ_n(C) < 0 for every non-identity conjugacy class C:
@@ -7,6 +8,7 @@ Where the hypotheses fail the formula is not reported (gamma_star None, with the
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING
 
@@ -120,4 +122,141 @@ def construction_logits_group(spec) -> np.ndarray:
     n = group.order
     out = -4.0 * np.ones((n * n, n))
     out[np.arange(n * n), group.table.reshape(-1)] += 4.0 * n
+    return out
+
+
+# ------------------------------------------------------------------------------------- k-input composition
+#
+# THEORY.md §8: k inputs, label g_1⋯g_k, the z^k net. For an orthogonal representation R (any kind: the real
+# D_R-dimensional realization of a complex / quaternionic irrep is orthogonal too) and c the output class,
+#     tr(R(g_1)⋯R(g_k) R(c)ᵀ) = χ_R(g_1⋯g_k c⁻¹) = Σ_{i_0..i_k} R_{i0 i1}(g_1)⋯R_{i_{k−1} i_k}(g_k) R_{i0 i_k}(c),
+# and with the weights w_R = span_dim/D_R (d_R for real type, d_R = D_R/2 for complex, D_R/4 for quaternionic:
+# the multiplicity of the complex constituents in R ⊗ C) Σ_R w_R χ_R = |G| δ_e (Plancherel over complex irreps).
+
+
+def _weight(r) -> float:
+    """w_R = span_dim / D_R: Σ_R w_R χ_R(g) = |G| δ_e (w_R = d_R for a real-type irrep)."""
+    return r.span_dim / r.dim
+
+
+def _masses(group: Group, masses: dict | None) -> list[tuple[object, float]]:
+    """(irrep, m_R) for every irrep of positive mass; default m_R = 1 for every non-trivial irrep."""
+    reps = irreps(group)
+    if masses is None:
+        return [(r, 1.0) for r in reps if not r.is_trivial]
+    names = {r.name for r in reps}
+    unknown = sorted(set(masses) - names)
+    if unknown:
+        raise TaskError(f"unknown irrep {unknown[0]!r} of {group.name} (irreps: {', '.join(r.name for r in reps)})")
+    bad = [n for n, m in masses.items() if not (isinstance(m, (int, float)) and math.isfinite(m) and m >= 0)]
+    if bad:
+        raise TaskError(f"irrep mass must be a finite number >= 0, got {bad[0]}={masses[bad[0]]!r}")
+    out = [(r, float(masses[r.name])) for r in reps if masses.get(r.name, 0) > 0]
+    if not out:
+        raise TaskError(f"irrep masses of {group.name} are all zero")
+    return out
+
+
+def _check_k(k) -> None:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 2:
+        raise TaskError(f"k-input composition needs k >= 2, got k={k!r}")
+
+
+def construct_group_k_width(spec, k: int, masses: dict | None = None) -> int:
+    """Width of `construct_group_k`: 2^{k−1} Σ_R D_R^{k+1} over the irreps of positive mass (default: all
+    non-trivial). k = 2 gives Theorem 9's 2 Σ d_R³ for groups with real irreps."""
+    _check_k(k)
+    return 2 ** (k - 1) * sum(r.dim ** (k + 1) for r, _ in _masses(_group(spec), masses))
+
+
+def construct_group_k(spec, k: int, masses: dict | None = None, dtype: torch.dtype | None = None) -> PolyNet:
+    """A k-input group net (PolyNet, k embeddings, z^k) with logits Σ_R m_R w_R tr(R(g_1)⋯R(g_k) R(c)ᵀ).
+
+    For each irrep R of mass m_R > 0 (default 1 for every non-trivial irrep, 0 for the trivial one; any kind)
+    and each index tuple (i_0..i_k) ∈ [D_R]^{k+1}, the product x_1⋯x_k·x_c of the matrix-element vectors
+    x_j = R(·)_{i_{j−1} i_j}, x_c = R(·)_{i_0 i_k} with coefficient a = m_R w_R (w_R = span_dim/D_R) is written
+    with 2^{k−1} neurons by the polarization identity (THEORY.md §6)
+        x_1⋯x_k = 2/(2^k k!) Σ_{s∈{±1}^k, s_1=+1} (−1)^{(k−Σs)/2} (Σ_j s_j x_j)^k,
+    u_j = s_j x_j, w = a·2/(2^k k!)·(−1)^{(k−Σs)/2} x_c, then rebalanced (u → t u, w → w/t^k, ‖u_j‖ = ‖w‖;
+    every matrix-element vector has ‖R_ij‖² = |G|/D_R, so the balance is exact). Width
+    `construct_group_k_width`. With the default masses the logits are |G| 1[c = g_1⋯g_k] − 1 (all wrong
+    classes tie); its normalized margin is `construction_margin_k`. At k = 2 on groups with real irreps this
+    is construct_group's function and margin (Theorem 9); `optimal_masses_k` gives the masses of §8's γ*.
+    """
+    import torch
+
+    from fourier_circuits.models.polynet import PolyNet
+    from fourier_circuits.theory.modadd import rebalance
+    _check_k(k)
+    dtype = torch.float64 if dtype is None else dtype
+    group = _group(spec)
+    signs = torch.tensor([(1,) + s for s in itertools.product((1, -1), repeat=k - 1)],
+                         dtype=torch.float64)                                    # (2^{k−1}, k), s_1 = +1
+    parity = (-1.0) ** ((k - signs.sum(dim=1)) / 2).round()                       # (−1)^{(k−Σs)/2}
+    coef = 2.0 / (2 ** k * math.factorial(k))
+    embeds, unembeds = [], []
+    for r, mass in _masses(group, masses):
+        d = r.dim
+        mats = torch.as_tensor(r.matrices, dtype=torch.float64)                 # (N, d, d)
+        idx = torch.cartesian_prod(*(torch.arange(d),) * (k + 1)).reshape(-1, k + 1)   # (d^{k+1}, k+1)
+        x = torch.stack([mats[:, idx[:, j - 1], idx[:, j]] for j in range(1, k + 1)])  # (k, N, P)
+        x_c = mats[:, idx[:, 0], idx[:, k]].T                                    # (P, N)
+        a = mass * _weight(r) * coef
+        # neuron (product p, sign s) at column p·2^{k−1} + s
+        embeds.append((x[:, :, :, None] * signs.T[:, None, None, :]).flatten(2))            # (k, N, P·2^{k−1})
+        unembeds.append((a * x_c[:, None, :] * parity[None, :, None]).flatten(0, 1))      # (P·2^{k−1}, N)
+    embed, unembed = rebalance(torch.cat(embeds, dim=2), torch.cat(unembeds, dim=0), k)
+    return PolyNet.from_weights(embed.to(dtype), unembed.to(dtype), "poly", k)
+
+
+def _margin_terms(group: Group, k: int, reps) -> np.ndarray:
+    """a_R(t) = D_R^{(1−k)/2} (1 − χ_R(t)/D_R) for every irrep R (rows) and non-identity element t (columns)."""
+    keep = np.arange(group.order) != group.identity
+    return np.stack([r.dim ** ((1 - k) / 2) * (1 - r.character[keep] / r.dim) for r in reps])
+
+
+def construction_margin_k(spec, k: int, masses: dict | None = None) -> float:
+    """Normalized margin of `construct_group_k` in closed form (from the neuron norms above):
+        k! ((k+1)|G|)^{−(k+1)/2} · min_{t≠e} Σ_R ρ_R a_R(t),   ρ_R ∝ m_R w_R D_R^{(k+1)/2}, Σ ρ_R = 1,
+    a_R(t) = D_R^{(1−k)/2}(1 − χ_R(t)/D_R), χ_R the real character. Maximized over ρ (`optimal_masses_k`) this
+    is the LP dual of THEORY.md §8's min_q max_R formula."""
+    _check_k(k)
+    group = _group(spec)
+    pairs = _masses(group, masses)
+    rho = np.array([m * _weight(r) * r.dim ** ((k + 1) / 2) for r, m in pairs])
+    terms = _margin_terms(group, k, [r for r, _ in pairs])
+    best = float(((rho / rho.sum()) @ terms).min())
+    return math.factorial(k) * ((k + 1) * group.order) ** (-(k + 1) / 2) * best
+
+
+def optimal_masses_k(spec, k: int) -> dict[str, float]:
+    """The masses m_R (irrep name → weight, non-trivial irreps) maximizing `construction_margin_k`: the LP
+    max_ρ min_{t≠e} Σ_R ρ_R a_R(t) over the simplex, then m_R = ρ_R / (w_R D_R^{(k+1)/2}). Irreps of zero
+    mass are left out."""
+    from scipy.optimize import linprog
+    _check_k(k)
+    group = _group(spec)
+    reps = [r for r in irreps(group) if not r.is_trivial]
+    terms = _margin_terms(group, k, reps)                      # (R, |G|−1)
+    n = len(reps)
+    # variables (ρ_1..ρ_n, γ): maximize γ s.t. γ − Σ_R ρ_R a_R(t) ≤ 0, Σ ρ = 1, ρ ≥ 0
+    res = linprog(np.r_[np.zeros(n), -1.0], A_ub=np.c_[-terms.T, np.ones(terms.shape[1])],
+                  b_ub=np.zeros(terms.shape[1]), A_eq=np.r_[np.ones(n), 0.0][None, :], b_eq=[1.0],
+                  bounds=[(0, None)] * n + [(None, None)], method="highs")
+    if not res.success:
+        raise TaskError(f"irrep-mass LP failed for {group.name}, k={k}: {res.message}")
+    rho = res.x[:n]
+    return {r.name: float(rho[q] / (_weight(r) * r.dim ** ((k + 1) / 2)))
+            for q, r in enumerate(reps) if rho[q] > 1e-12}
+
+
+def construction_logits_group_k(spec, k: int) -> np.ndarray:
+    """The default construction's logits |G| 1[c = g_1⋯g_k] − 1, shape (|G|^k, |G|) (rows lexicographic)."""
+    group = _group(spec)
+    n = group.order
+    labels = np.arange(n)
+    for _ in range(1, k):
+        labels = group.table[labels].reshape(-1)
+    out = -np.ones((n ** k, n))
+    out[np.arange(n ** k), labels] += n
     return out

@@ -71,9 +71,21 @@ class TrainConfig:
     early_stop: bool = True              # stop when the normalized margin has converged
     converge_tol: float = 1e-4
     memory_budget_mb: int = 512
+    # the fast recipe's end (training/refine.py); added after 0.1: hashed only when not at their default
+    reseed_below: float = 0.0            # re-seed neurons with ‖θ_i‖² < this × mean, at 1/2 and 3/4 of steps
+    polish_iters: int = 0                # L-BFGS iterations per polish stage after the Adam phase (0 = none)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def hashed_dict(self) -> dict:
+        """to_dict() without the keys added after 0.1 that are at their defaults: the config hash (and so the
+        run-directory name) of every configuration that existed before stays what it was."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in LATER_KEYS}
+        return {k: v for k, v in self.to_dict().items() if k not in LATER_KEYS or v != defaults[k]}
+
+
+LATER_KEYS = ("reseed_below", "polish_iters")
 
 
 def choices() -> dict[str, tuple[str, ...]]:
@@ -178,7 +190,9 @@ def _optimization_checks(cfg: TrainConfig) -> list:
 
 def _bookkeeping_checks(cfg: TrainConfig) -> list:
     return [("n_evals", cfg.n_evals >= 1, "must be >= 1"),
-            ("memory_budget_mb", cfg.memory_budget_mb >= 1, "must be >= 1")]
+            ("memory_budget_mb", cfg.memory_budget_mb >= 1, "must be >= 1"),
+            ("reseed_below", 0 <= cfg.reseed_below < 1, "must be in [0, 1)"),
+            ("polish_iters", cfg.polish_iters >= 0, "must be >= 0")]
 
 
 SECTIONS = (_task_checks, _model_checks, _optimization_checks, _bookkeeping_checks)

@@ -23,7 +23,10 @@ where needed, p, so that each finishes in a few minutes on 2 CPU cores (li-grok-
 from __future__ import annotations
 
 RECIPES: dict[str, dict] = {
-    "fast": {},
+    # fast: up to 8000 Adam steps (the lr decays linearly over them; the run stops earlier once the margin has
+    # converged), dead neurons re-seeded at 1/2 and 3/4 of the steps, then 3 L-BFGS polish stages of 300
+    # iterations (training/refine.py). Measured (k, p, m): see README "The fast recipe".
+    "fast": dict(steps=8000, reseed_below=0.05, polish_iters=300),
     "mo": dict(objective="ce", optimizer="gd", lr=0.05, lr_schedule="doubling",
                lr_doubling_steps=[1000 * i for i in range(1, 11)], regularizer="l2nu", lam=1e-4,
                normalize=False, steps=40000, early_stop=False, init_scale=10.0),
@@ -33,6 +36,12 @@ RECIPES: dict[str, dict] = {
     "tf": dict(model="transformer", objective="ce", optimizer="adamw", lr=1e-3, betas=[0.9, 0.98],
                lr_schedule="warmup", warmup_steps=10, weight_decay=1.0, regularizer="none", lam=0.0,
                train_fraction=0.3, batch_size=None, steps=20000, early_stop=False, normalize=False),
+    # TransformerLens' Grokking demo: as tf, but a constant lr (no warm-up, no scheduler), every weight (the
+    # unembedding included) N(0, (0.8/sqrt(d_model))²) and all biases zero and frozen (tasks/transformer.py
+    # FROZEN_BIAS_RECIPES; the attention has no biases here at all, which is the same function), 25k epochs.
+    "tl": dict(model="transformer", objective="ce", optimizer="adamw", lr=1e-3, betas=[0.9, 0.98],
+               lr_schedule="constant", warmup_steps=0, weight_decay=1.0, regularizer="none", lam=0.0,
+               train_fraction=0.3, batch_size=None, steps=25000, early_stop=False, normalize=False, init_scale=0.8),
 }
 
 _LI_TF = dict(recipe="tf", model="transformer", n_layers=1, n_heads=160, d_model=128, d_head=128, d_mlp=512,
@@ -59,6 +68,15 @@ PRESETS: dict[str, dict] = {
     "nanda-grok": dict(recipe="tf", model="transformer", p=113, k=2, n_layers=1, n_heads=4, d_model=128,
                        d_head=32, d_mlp=512, train_fraction=0.3, weight_decay=1.0, lr=1e-3, batch_size=None,
                        steps=25000, n_evals=100, op_token=False),  # Nanda et al.'s [a, b, =] tokens
+    # TransformerLens' Grokking demo, setting by setting (recipe tl): p = 113 (113 output classes, no '='
+    # class), [a, b, =] tokens, 1 layer, 4 heads of 32, d_model 128, d_mlp 512, ReLU, no LayerNorm, 30% train,
+    # full batch, AdamW lr 1e-3 wd 1.0 betas (0.9, 0.98), 25k epochs. The demo checkpoints every 100 epochs
+    # and logs the loss every epoch; here checkpoints and metric rows are log-spaced (training/schedules.py),
+    # so 251 checkpoints (its count: step 0 + 250) and 1000 rows (spacing ~1% of the step: ~140 near 14k).
+    # Not matched: the demo's data/model seeds 598/999 index torch's RNG streams, which this split
+    # (tasks/split.py) and init (one generator, parameters in a different order) do not reproduce.
+    "tl-grok": dict(recipe="tl", model="transformer", p=113, k=2, n_layers=1, n_heads=4, d_model=128, d_head=32,
+                    d_mlp=512, op_token=False, n_evals=1000, n_checkpoints=251),
     "li-tf-k3": dict(_LI_TF, p=61, k=3),
     "li-tf-k4": dict(_LI_TF, p=31, k=4),
     "li-tf-k5": dict(_LI_TF, p=17, k=5),

@@ -29,6 +29,7 @@ from fourier_circuits.training.objectives import (
     rms_normalized_logit,
     softmin_value_and_grad,
 )
+from fourier_circuits.training.refine import POLISH_TAU_FACTORS, lbfgs_polish, reseed_dead_neurons
 from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
 
 SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often
@@ -96,7 +97,8 @@ class Trainer:
         # lr for the normalized recipe is relative to the RMS parameter entry on the unit sphere
         self.base_lr = cfg.lr * self._param_rms() if cfg.normalize else cfg.lr
         self.optimizer = self._make_optimizer()
-        self.step, self.elapsed, self.logit_scale = 0, 0.0, None
+        self.step, self.elapsed, self.logit_scale, self.polish_stage, self.status = 0, 0.0, None, 0, "done"
+        self.reseed_steps = {cfg.steps // 2, 3 * cfg.steps // 4} if cfg.reseed_below > 0 else set()
         self.budget = cfg.memory_budget_mb * 2**20
         self.eval_steps = set(log_spaced_steps(cfg.steps, cfg.n_evals))
         self.ckpt_steps = set(log_spaced_steps(cfg.steps, cfg.n_checkpoints))
@@ -203,14 +205,16 @@ class Trainer:
         last_save = time.time()
         bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, desc="train")
-        status = "done"
-        while self.step < self.cfg.steps:
+        status = self.status
+        while self.step < self.cfg.steps and self.polish_stage == 0 and self.status != "converged":
             t0 = time.time()
             loss, lr = self._take_step()
             if not math.isfinite(loss):
                 status = "diverged"
                 break
             self.step += 1
+            if self.step in self.reseed_steps:
+                reseed_dead_neurons(self.model, self.optimizer, self.cfg.reseed_below, self.cfg.seed + self.step)
             self.elapsed += time.time() - t0
             bar.update(1)
             if self.step in self.eval_steps or self.step == self.cfg.steps:
@@ -219,7 +223,7 @@ class Trainer:
                 self._log(row)
                 bar.set_postfix(margin_ratio=row["margin_ratio"], acc=row["train_accuracy"])
                 if self.converged():
-                    status = "converged"
+                    status = self.status = "converged"
                     break
             if self.step in self.ckpt_steps or time.time() - last_save > SAVE_EVERY_SECONDS:
                 self.save()
@@ -231,7 +235,25 @@ class Trainer:
         if self.history[-1]["step"] != self.step:  # stopped between log rows
             self._log(self.evaluate())
         self.save()
+        self._polish()
         return self.result(status)
+
+    def _polish(self) -> None:
+        """The L-BFGS stages of `refine` (softmin recipes with polish_iters > 0), one metric row and one saved
+        state each; their iterations count as steps. A resumed run continues with the next stage."""
+        if self.cfg.polish_iters == 0 or self.cfg.objective != "softmin" or not self.cfg.normalize:
+            return
+        rows = self.model.rows_per_chunk(self.budget)
+        while self.polish_stage < len(POLISH_TAU_FACTORS):
+            t0 = time.time()
+            tau = self.cfg.tau_end * POLISH_TAU_FACTORS[self.polish_stage]
+            lbfgs_polish(self.model, self.train, rows, tau, self.cfg.polish_iters)
+            self.step += self.cfg.polish_iters
+            self.polish_stage += 1
+            self.elapsed += time.time() - t0
+            self._log({**self.evaluate(), "polish_tau": tau})
+            if self.recorder is not None:
+                self.recorder.save(self, checkpoint=True)
 
     def _log(self, row: dict) -> None:
         row["seconds"] = round(self.elapsed, 3)

@@ -120,6 +120,54 @@ def lp_max_min(A: np.ndarray, central: bool = True) -> tuple[float, np.ndarray, 
     return float((A @ rho).min()), rho, tau
 
 
+def entropic_prox(A: np.ndarray, center: np.ndarray, t: float, iters: int = 300) -> tuple[np.ndarray, float]:
+    """The entropic proximal bundle step  argmin_{τ ∈ Δ} max_i (A τ)_i + KL(τ ‖ centre)/t.
+
+    A: (n, M), row i = neuron i's margins on the M rows (so F_τ(θ_i) = (A τ)_i). Solved through its smooth
+    dual max_{λ ∈ Δ_n} −(1/t) log Σ_r centre_r exp(−t (Aᵀλ)_r) by accelerated projected gradient with
+    backtracking; τ(λ) ∝ centre · exp(−t Aᵀλ). Returns (τ, model value max_i (A τ)_i).
+    """
+    n = A.shape[0]
+    logc = np.log(np.maximum(center, 1e-300))
+
+    def tau_of(lam):
+        e = logc - t * (lam @ A)
+        e -= e.max()
+        w = np.exp(e)
+        return w / w.sum()
+
+    def h(lam):
+        e = logc - t * (lam @ A)
+        mx = e.max()
+        return -(mx + np.log(np.exp(e - mx).sum())) / t
+
+    lam = np.full(n, 1.0 / n)
+    L0 = 1e-6 * (t * float(np.abs(A).max()) ** 2 + 1e-300)
+    z, lam_old, L, k_it = lam.copy(), lam.copy(), 1e6 * L0, 1.0
+    for _ in range(iters):
+        hz, gz = h(z), A @ tau_of(z)
+        while True:
+            cand = _proj_simplex(z + gz / L)
+            if h(cand) >= hz + gz @ (cand - z) - 0.5 * L * ((cand - z) ** 2).sum() - 1e-18:
+                break
+            L *= 2.0
+        k_new = 0.5 * (1 + np.sqrt(1 + 4 * k_it * k_it))
+        z = cand + ((k_it - 1) / k_new) * (cand - lam_old)
+        z = _proj_simplex(z)
+        lam_old, lam, k_it = cand, cand, k_new
+        L = max(L * 0.9, L0)
+    tau = tau_of(lam)
+    return tau, float((A @ tau).max())
+
+
+def _proj_simplex(v: np.ndarray) -> np.ndarray:
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u) - 1.0
+    idx = np.arange(1, len(v) + 1)
+    r = idx[u - css / idx > 0][-1]
+    return np.maximum(v - css[r - 1] / r, 0.0)
+
+
 def mixture_weights(theta: np.ndarray, rho: np.ndarray, n_in: int, vocab: int, k: int):
     """Network weights (embed (n_in, V, m), unembed (m, C)) of the measure ρ on unit neurons θ:
     neuron i is scaled to norm ρ_i^{1/ν} so that ‖θ‖_{2,ν}^ν = Σρ = 1 and f = Σ ρ_i f_{θ_i}."""
@@ -149,7 +197,7 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
                       tol: float = 1e-9, max_iter: int = 200, restarts: int = 48, seeded: int = 16,
                       steps: int = 400, n_add: int = 8, rows_per_round: int | None = None,
                       seed: int = 0, time_limit: float | None = None, full_rows: int = 20000,
-                      central: bool = True, smoothing: float = 0.7) -> dict:
+                      central: bool = True, smoothing: float = 0.7, prox: bool = True) -> dict:
     """Column generation for γ* of the polynomial net (degree k) on the population (inputs, labels).
 
     Returns a dict with keys
@@ -202,6 +250,8 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
     history = []
     converged = False
     best_upper, best_F, best_tau = float(F.max()), F, np.where(wrong, 1.0 / (N * (C - 1)), 0.0)
+    t_prox = 5.0 / max(abs(best_upper), 1e-300)
+    t_min, t_max = 1e-3 * t_prox, 1e12 * t_prox
     for it in range(1, max_iter + 1):
         zk, W = search.z(D) ** k, D[:, nu:]
         while True:                    # row generation (a single pass when every row is used)
@@ -235,13 +285,33 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
         D_lp, rho_lp = D, rho
         tau_lp = np.zeros((N, C))
         tau_lp[rows_x, rows_c] = tau
-        # Wentges smoothing: separate at a point between the stability centre (best τ so far) and the LP dual
-        tau_sep = smoothing * best_tau + (1 - smoothing) * tau_lp
-        theta, F = restart_batch(S_of(tau_sep), D, restarts)
-        if F.max() < best_upper:
-            best_upper, best_F, best_tau = float(F.max()), F, tau_sep
-        F_lp, _ = search.value_grad(theta, S_of(tau_lp), grad=False)
-        new = _dedupe(theta, F_lp, val * (1 + tol), n_add, D)
+        if use_all and prox:
+            # entropic proximal bundle on φ(τ) = max_θ F_τ(θ): the next τ stays near the best τ so far
+            G_rows = (zk[:, all_x] * (W[:, y[all_x]] - W[:, all_c]))                 # (n, M): F_τ = G τ
+            tau_c_flat, model = entropic_prox(G_rows, best_tau[all_x, all_c], t_prox)
+            tau_c = np.zeros((N, C))
+            tau_c[all_x, all_c] = tau_c_flat
+            theta, F = restart_batch(S_of(tau_c), D, restarts)
+            phi_c = float(F.max())
+            if phi_c <= best_upper - 0.1 * (best_upper - model):          # serious step
+                t_prox = min(t_prox * 1.5, t_max)
+            else:
+                t_prox = max(t_prox * 0.7, t_min)
+            if phi_c < best_upper:
+                best_upper, best_F, best_tau = phi_c, F, tau_c
+            F_lp, _ = search.value_grad(theta, S_of(tau_lp), grad=False)
+            new = np.vstack([_dedupe(theta, F, model * (1 + tol), n_add, D),
+                             _dedupe(theta, F_lp, val * (1 + tol), n_add, D)])
+            if len(new):
+                new = _dedupe(new, np.ones(len(new)), 0.0, 2 * n_add, D)
+        else:
+            # Wentges smoothing: separate between the stability centre (best τ so far) and the LP dual
+            tau_sep = smoothing * best_tau + (1 - smoothing) * tau_lp
+            theta, F = restart_batch(S_of(tau_sep), D, restarts)
+            if F.max() < best_upper:
+                best_upper, best_F, best_tau = float(F.max()), F, tau_sep
+            F_lp, _ = search.value_grad(theta, S_of(tau_lp), grad=False)
+            new = _dedupe(theta, F_lp, val * (1 + tol), n_add, D)
         if len(new) == 0 and best_tau is not tau_lp:         # mispricing: separate at the LP dual itself
             theta, F = restart_batch(S_of(tau_lp), D, restarts)
             if F.max() < best_upper:
@@ -254,10 +324,9 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
         if len(new) == 0:
             break
         D = np.vstack([D, new])
-    Fs = np.sort(F)[::-1]
-    best = float(Fs[0])
     D, rho = D_lp, rho_lp
-    F = best_F
+    Fs = np.sort(best_F)[::-1]
+    best = float(Fs[0])
     rows_x, rows_c = np.nonzero(best_tau)
     tau = best_tau[rows_x, rows_c]
     embed, unembed = mixture_weights(D, rho, n_in, V, k)
@@ -271,3 +340,72 @@ def column_generation(inputs, labels, n_classes: int, k: int, *, vocab: int | No
         "tau_rows": np.stack([rows_x, rows_c], axis=1), "tau": tau,
         "iterations": it, "history": history, "time_s": time.perf_counter() - t0,
     }
+
+
+def network_margins(phi: np.ndarray, x: np.ndarray, y: np.ndarray, n_classes: int, k: int, vocab: int):
+    """Margins f[y] − f[c] on every (x, c ≠ y) of the network with unnormalized neurons φ (m, P), plus
+    its norm ‖φ‖_{2,ν}^ν; returns (margins (N, C) with +inf on the correct class, norm)."""
+    N, n_in = x.shape
+    nu = n_in * vocab
+    z = sum(phi[:, j * vocab + x[:, j]] for j in range(n_in))          # (m, N)
+    f = (z.T ** k) @ phi[:, nu:]
+    g = f[np.arange(N), y][:, None] - f
+    g[np.arange(N), y] = np.inf
+    return g, float((np.einsum("mp,mp->m", phi, phi) ** ((k + 1) / 2)).sum())
+
+
+def polish(phi: np.ndarray, x: np.ndarray, y: np.ndarray, n_classes: int, k: int, vocab: int,
+           iters: int = 30, radius: float = 0.05, tol: float = 1e-13) -> tuple[np.ndarray, float]:
+    """Sequential linear programming on a network's weights φ (m, P) to raise its normalized margin:
+    maximize t s.t. m_r(φ) + J_r Δ ≥ t on every row, ∇‖φ‖^ν · Δ = 0, |Δ| ≤ δ (trust region), then
+    renormalize; steps that do not raise min m/‖φ‖^ν are rejected and δ shrinks. Returns (φ, margin)."""
+    N, n_in = x.shape
+    m, P = phi.shape
+    nu_k = k + 1
+    vo = n_in * vocab
+    g, norm = network_margins(phi, x, y, n_classes, k, vocab)
+    phi = phi / norm ** (1 / nu_k)
+    best = float(g.min()) / norm
+    rx, rc = np.nonzero(np.isfinite(g))
+    M = len(rx)
+    for _ in range(iters):
+        if radius < 1e-14:
+            break
+        z = sum(phi[:, j * vocab + x[:, j]] for j in range(n_in))       # (m, N)
+        zk1 = z ** (k - 1)
+        W = phi[:, vo:]
+        g, _ = network_margins(phi, x, y, n_classes, k, vocab)
+        marg = g[rx, rc]
+        # sparse Jacobian: per neuron i, columns i P + (j V + x_j) and i P + vo + y, i P + vo + c
+        ii = np.arange(m)
+        dw = (W[:, y[rx]] - W[:, rc])                                     # (m, M)
+        zr = zk1[:, rx]
+        vals = [k * zr * dw for _ in range(n_in)] + [zr * z[:, rx], -zr * z[:, rx]]
+        cols = [ii[:, None] * P + j * vocab + x[rx, j][None, :] for j in range(n_in)]
+        cols += [ii[:, None] * P + vo + y[rx][None, :], ii[:, None] * P + vo + rc[None, :]]
+        rows = np.broadcast_to(np.arange(M)[None, :], (m, M))
+        J = sp.csr_matrix((np.concatenate([v.ravel() for v in vals]),
+                           (np.concatenate([rows.ravel()] * (n_in + 2)),
+                            np.concatenate([c.ravel() for c in cols]))), shape=(M, m * P))
+        A_ub = sp.hstack([-J, sp.csr_matrix(np.ones((M, 1)))]).tocsr()
+        sq = np.einsum("mp,mp->m", phi, phi)
+        grad_norm = (nu_k * sq[:, None] ** ((nu_k - 2) / 2) * phi).ravel()
+        A_eq = sp.csr_matrix(np.concatenate([grad_norm, [0.0]])[None, :])
+        obj = np.zeros(m * P + 1)
+        obj[-1] = -1.0
+        scale = float(np.abs(phi).max())
+        bounds = [(-radius * scale, radius * scale)] * (m * P) + [(None, None)]
+        res = linprog(obj, A_ub=A_ub, b_ub=marg, A_eq=A_eq, b_eq=[0.0], bounds=bounds, method="highs")
+        if res.status != 0:
+            radius *= 0.3
+            continue
+        cand = phi + res.x[:-1].reshape(m, P)
+        gc, nc = network_margins(cand, x, y, n_classes, k, vocab)
+        val = float(gc.min()) / nc
+        if val > best * (1 + tol):
+            gain_pred = res.x[-1] - marg.min()
+            phi, best = cand / nc ** (1 / nu_k), val
+            radius = min(radius * 2, 0.5) if val - best >= 0.5 * gain_pred else radius
+        else:
+            radius *= 0.3
+    return phi, best
