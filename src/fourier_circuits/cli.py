@@ -61,7 +61,7 @@ def task_options(fn):
     fn = click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
     fn = click.option("--n", "n", type=int, default=None, help="parity: number of bits")(fn)
     fn = click.option("--group", "group", default=None, help="group: spec such as S4, D5, C2xS3, Q8")(fn)
-    fn = click.option("--k", "k", type=int, default=2, show_default=True, help="modadd: inputs; parity: |S|")(fn)
+    fn = click.option("--k", "k", type=int, default=2, show_default=True, help="modadd, group: number of inputs; parity: |S|")(fn)
     fn = click.option("--p", "p", type=int, default=None, help="modadd: odd prime modulus")(fn)
     return click.option("--task", type=click.Choice(TASKS), default="modadd", show_default=True)(fn)
 
@@ -91,7 +91,7 @@ def construct(task: str, p: int | None, k: int, group: str | None, n: int | None
     model, gs, inputs, labels, where = kind.construct(t)
     nm = normalized_margin(model, inputs, labels)
     emit({"task": task, **where, "width": model.width, "normalized_margin": nm, "gamma_star": gs,
-          "margin_ratio": nm / gs}, as_json)
+          "margin_ratio": nm / gs if gs else None}, as_json)
 
 
 @main.command()

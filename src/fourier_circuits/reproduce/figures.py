@@ -208,7 +208,7 @@ def fast_modadd(p: int, k: int, scale: str) -> dict:
 
 def _li_neurons(ctx: Context, k: int):
     runs = _li_net(ctx, k)
-    return [single_frequency_claims(r)[0] for r in runs], figures_named(runs[:1], "neurons")
+    return [single_frequency_claims(r)[0] for r in runs], figures_named(runs[:1], "neurons", "margin_feature_link")
 
 
 def _li_histograms(ctx: Context, k: int):

@@ -109,15 +109,40 @@ def analyze(run: RunView) -> tuple[dict, list]:
     init_power = neuron_max_power(run.init_model) if run.init_model is not None else None
     if init_power is not None:
         summary["max_power_median_init"] = float(init_power.median())
+    link = margin_feature_link(run)
+    if link:
+        summary["margin_feature_link"] = link
     if run.fig_dir is None:
         return summary, []
-    from fourier_circuits.analysis.plots import plot_dominant_frequency_hist, plot_max_power_hist, plot_neurons
+    from fourier_circuits.analysis.plots import plot_dominant_frequency_hist, plot_margin_feature_link, plot_max_power_hist, plot_neurons
     mask = significant_neurons(model)
     figures = list(plot_neurons(model, top_neurons(model), run.fig_dir / "neurons"))
     figures += plot_max_power_hist(neuron_max_power(model)[mask], init_power, run.fig_dir / "max_power")
     figures += plot_dominant_frequency_hist(neuron_dominant_frequency(model)[mask], model.vocab_size,
                                             run.fig_dir / "dominant_frequency")
+    if link:
+        figures += plot_margin_feature_link(link, run.fig_dir / "margin_feature_link")
     return summary, figures
+
+
+def margin_feature_link(run: RunView) -> list[dict]:
+    """Per saved checkpoint (step > 0): 1 − normalized margin/γ* (float64, whole population) and the share of
+    significant neurons with max Fourier power ≥ 0.95 — the margin → feature link of [LI]. Empty without γ*
+    or for a run that does not train on the whole population."""
+    from fourier_circuits.analysis.fourier import neuron_max_power, significant_neurons
+    from fourier_circuits.models.margins import normalized_margin
+    gs = gamma_star(run.cfg, run.model)
+    if gs is None or run.cfg.train_fraction < 1:
+        return []
+    inputs, labels = run.task.inputs(), run.task.labels()
+    rows = []
+    for step, model in run.checkpoints():
+        if step == 0:
+            continue
+        power = neuron_max_power(model)[significant_neurons(model)]
+        rows.append({"step": step, "margin_gap": 1 - normalized_margin(model, inputs, labels) / gs,
+                     "single_frequency_share": float((power >= 0.95).double().mean())})
+    return rows
 
 
 KIND = TaskKind(
