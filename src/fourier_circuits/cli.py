@@ -95,6 +95,41 @@ def construct(task: str, p: int | None, k: int, group: str | None, n: int | None
 
 
 @main.command()
+@task_options
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="write the lower-bound network as a run directory (analyze and the plots work on it)")
+@reports_errors
+def solve(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool, out: str | None) -> None:
+    """Certified γ* for k-input composition in any finite group (THEORY.md §8): the class LP (upper bound,
+    class weights q, the irreps the optimal neurons use) and a network reaching it (lower bound). Covers
+    --task group and --task modadd with any modulus p ≥ 2, prime or composite."""
+    from types import SimpleNamespace
+    kind = task_kind(task)
+    if kind.solver_group is None:
+        raise TaskError(f"solve covers the tasks whose γ* is a group-composition LP (modadd, group), not {task}")
+    spec, k = kind.solver_group(SimpleNamespace(p=p, k=k, group=group, n=n, support=None, confirm_large=False))
+    from fourier_circuits.theory.solver.answer import solve_group
+    answer, model = solve_group(spec, k)
+    if out is not None:
+        if model is None:
+            raise TaskError(f"no lower-bound network for {spec}, k={k}: nothing to write to {out}")
+        from fourier_circuits.runs.checkpoints import save_network_run
+        cfg = resolve_config(task="group", group=spec, k=k, p=None, width=model.width, dtype="float64",
+                             confirm_large=True, steps=1)
+        result = {"status": "constructed", "steps": 0, "seconds": answer["seconds"],
+                  "normalized_margin": answer["lower_bound"], "gamma_star": answer["gamma_star"],
+                  "margin_ratio": answer["lower_bound"] / answer["gamma_star"], "train_accuracy": None,
+                  "test_accuracy": None, "train_loss": None, "gamma_star_source": "solver"}
+        answer["run_dir"] = str(save_network_run(cfg, model, out, result))
+    lines = [f"{spec}, k={k}: γ* = {answer['gamma_star']:.10g} ({'certified' if answer['certified'] else 'not certified'}; "
+             f"bounds [{answer['lower_bound']}, {answer['upper_bound']:.10g}], gap {answer['relative_gap']})",
+             "class weights q: " + ", ".join(f"{c}: {w:.4g}" for c, w in answer["class_weights"].items()),
+             "irreps used: " + ", ".join(f"{r['name']} ({r['mass']:.3g})" for r in answer["irreps_used"]),
+             f"closed form: {answer['closed_form']}", f"{answer['seconds']:.2f} s"]
+    emit(answer, as_json, "\n".join(lines))
+
+
+@main.command()
 @click.argument("spec")
 @click.option("--json", "as_json", is_flag=True)
 @reports_errors

@@ -118,4 +118,4 @@ def test_a_run_being_trained_elsewhere_is_refused(tmp_path):
         assert proc.returncode != 0
         assert "RunBusyError" in proc.stderr and str(run_dir) in proc.stderr
         assert not (run_dir / "metrics.jsonl").exists()
-    assert train(cfg, run_dir, progress=False)["steps"] == 20  # lock released: it trains now
+    assert train(cfg, run_dir, progress=False)["steps"] == 20 + 3 * cfg.polish_iters  # lock released: it trains

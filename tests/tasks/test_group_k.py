@@ -77,14 +77,17 @@ def test_config_hooks():
     assert kind.run_label(resolve_config(task="group", group="S3", k=3, width=8, degree=2)).endswith("-d2-fast")
     assert kind.describe(c2) == "S3 m=18 poly" and kind.describe(c3) == "S3 k=3 m=68 poly"
     assert kind.gamma_star(c2, None) == pytest.approx(2.3604969e-2, rel=1e-7)
-    assert kind.gamma_star(c3, None) is None
+    assert kind.gamma_star(c3, None) == pytest.approx(1 / 144, rel=1e-9)      # the §8 solver's value
+    assert kind.gamma_star_source(c3) == "solver" and kind.gamma_star_source(c2) == "closed_form"
     assert kind.gamma_star(resolve_config(task="group", group="S3", width=8, degree=3), None) is None
     th = kind.theory(GroupComposition("S3", 3))
-    assert th["k"] == 3 and th["nu"] == 4 and th["gamma_star"] is None and th["applies"] is False
+    assert th["k"] == 3 and th["nu"] == 4 and th["gamma_star"] == pytest.approx(1 / 144) and th["applies"] is False
+    assert th["gamma_star_source"] == "solver"
     assert th["min_width"] == 2**2 * (1 + 2**4)
     assert "k" not in kind.theory(GroupComposition("S3"))
-    with pytest.raises(TaskError, match="not available"):
-        kind.construct(GroupComposition("S3", 3))
+    model, gs, x, y, where = kind.construct(GroupComposition("S3", 3))     # reaches the solver's value
+    from fourier_circuits.models.margins import normalized_margin
+    assert normalized_margin(model, x, y) == pytest.approx(gs, rel=1e-9) and where == {"group": "S3", "k": 3}
 
 
 def test_resource_estimate_scales_with_k():
@@ -106,7 +109,9 @@ def test_c7_k3_trains_like_modadd(tmp_path):
     common = dict(k=3, width=24, steps=40, seed=5)
     ra = train(resolve_config(task="group", group="C7", **common), tmp_path / "g", progress=False)
     rb = train(resolve_config(task="modadd", p=7, **common), tmp_path / "m", progress=False)
-    assert ra["gamma_star"] is None and rb["gamma_star"] == pytest.approx(3 / (16 * 7 * 6), rel=REL)
+    # γ*: [LI] Thm 4.1 for modadd, the §8 solver for the group: the same number
+    assert rb["gamma_star"] == pytest.approx(3 / (16 * 7 * 6), rel=REL) and ra["gamma_star"] == pytest.approx(rb["gamma_star"], rel=1e-9)
+    assert (ra["gamma_star_source"], rb["gamma_star_source"]) == ("solver", "closed_form")
     _, model_g, rows_g = load_run(tmp_path / "g")
     _, model_m, rows_m = load_run(tmp_path / "m")
     assert len(rows_g) == len(rows_m) > 2
@@ -115,8 +120,7 @@ def test_c7_k3_trains_like_modadd(tmp_path):
         for key in ("train_loss", "train_accuracy", "margin", "norm", "normalized_margin", "loss"):
             if key in a:
                 assert a[key] == pytest.approx(b[key], rel=REL, abs=1e-300), key
-        if a["margin_ratio"] is not None and b["margin_ratio"] is not None:
-            assert a["margin_ratio"] == pytest.approx(b["margin_ratio"], rel=REL)
+        assert a["margin_ratio"] == pytest.approx(b["margin_ratio"], rel=1e-9)
     assert torch.allclose(model_g.embed, model_m.embed, rtol=0, atol=0)
     # C7's real irreps: trivial + 2-D rotations at frequency ζ, so irrep power = merged Fourier max power
     irr, fou = analyze_group_net(model_g, "C7"), analyze_polynet(model_m)

@@ -24,7 +24,7 @@ from fourier_circuits.training.config import resolve_config
 from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
 from fourier_circuits.training.trainer import Trainer
 
-RESULT_KEYS = {"status", "steps", "seconds", "normalized_margin", "gamma_star", "margin_ratio", "train_accuracy",
+RESULT_KEYS = {"status", "steps", "seconds", "normalized_margin", "gamma_star", "gamma_star_source", "margin_ratio", "train_accuracy",
                "test_accuracy", "train_loss", "run_dir"}
 
 

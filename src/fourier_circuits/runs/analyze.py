@@ -39,7 +39,8 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     last = run.metrics[-1] if run.metrics else {}
     gamma_star = kind.gamma_star(run.cfg, run.model)
     summary.update(run_dir=str(run_dir), task=run.cfg.task, normalized_margin=last.get("normalized_margin"),
-                   margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"))
+                   margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"),
+                   gamma_star_source=kind.gamma_star_source(run.cfg) if gamma_star is not None else None)
     rows = [r for r in run.metrics if r["step"] > 0 and r["normalized_margin"] is not None]
     if plots and rows:
         from fourier_circuits.analysis.plots import plot_margin_curve

@@ -55,6 +55,7 @@ class TaskKind:
     encode_inputs (cfg, task, inputs) -> what the model reads (the transformer tokenizes)
     describe      cfg -> a short name of the run (claims in the report); brief: the keys `analyze` prints
     default_recipe the training recipe of a config that names none
+    solver_group  values -> (group spec, k): the group whose k-input composition `solve` certifies
     options       the CLI options the kind reads; is_task: chosen with `task` (False: with `model`);
     position      its place in listings
     """
@@ -71,6 +72,8 @@ class TaskKind:
     validate: Callable = _no_checks
     encode_inputs: Callable = _identity_inputs
     describe: Callable = lambda cfg: cfg.task        # cfg -> a short name in claims ("p=23 k=2 m=88 poly")
+    gamma_star_source: Callable = lambda cfg: "closed_form"  # cfg -> where γ* comes from: closed_form | solver
+    solver_group: Callable | None = None  # values -> (group spec, k) for `solve` (THEORY.md §8); None: not covered
     brief: tuple[str, ...] = ()   # the analysis keys `analyze` prints without --json
     default_recipe: str = "fast"  # the training recipe when none is named
     options: tuple[str, ...] = field(default=())   # the CLI options this kind reads (for messages)

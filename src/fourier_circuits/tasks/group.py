@@ -9,6 +9,7 @@ For G = C_n (element i is the residue i, table (a+b) mod n) the population is Mo
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -112,18 +113,30 @@ def validate(cfg) -> None:
         raise ConfigError(f"task group composes 2 to {MAX_K} elements: k must be in [2, {MAX_K}], got k={cfg.k}")
 
 
-def gamma_star_k(spec: str, k: int) -> float | None:
-    """γ*(G, k) of the z^k net for k ≥ 3 (THEORY.md §8): not available yet; the §8 solver is wired in here."""
-    return None
+@functools.lru_cache(maxsize=64)
+def gamma_star_k(spec: str, k: int) -> float:
+    """γ*(G, k) of the z^k net from the class LP of THEORY.md §8 (`theory.solver.class_lp`; its agreement with
+    the generic certificate and with a constructed network is tested in tests/theory/test_solver.py)."""
+    from fourier_circuits.theory.solver import class_lp
+    return class_lp(spec, k)["gamma_star"]
+
+
+def _closed_form(cfg) -> float | None:
+    from fourier_circuits.theory.groups import theory_group
+    return theory_group(cfg.group)["gamma_star"] if cfg.k == 2 else None
 
 
 def gamma_star(cfg, model) -> float | None:
-    """γ* of the z^k net (activation poly, degree k): [MO] Theorem 9 at k = 2 where it applies (None otherwise,
-    e.g. S6); for k ≥ 3 `gamma_star_k` (None until the §8 solver is wired in)."""
-    from fourier_circuits.theory.groups import theory_group
+    """γ* of the z^k net (activation poly, degree k): [MO] Theorem 9 at k = 2 where it applies, else the
+    §8 solver's value (S6, Q8, A4, every k ≥ 3); None for another activation or degree."""
     if cfg.activation != "poly" or (cfg.degree or cfg.k) != cfg.k:
         return None
-    return theory_group(cfg.group)["gamma_star"] if cfg.k == 2 else gamma_star_k(cfg.group, cfg.k)
+    closed = _closed_form(cfg)
+    return closed if closed is not None else gamma_star_k(cfg.group, cfg.k)
+
+
+def gamma_star_source(cfg) -> str:
+    return "closed_form" if _closed_form(cfg) is not None else "solver"
 
 
 def theory(task: GroupComposition) -> dict:
@@ -133,19 +146,17 @@ def theory(task: GroupComposition) -> dict:
     info = {"task": "group", "group": task.spec, **theory_group(task.group)}
     if task.k == 2:
         return info
-    gamma = gamma_star_k(task.spec, task.k)
-    reason = None if gamma is not None else f"γ* of {task.k}-input composition (THEORY.md §8) is not available yet"
-    return {**info, "k": task.k, "nu": task.k + 1, "applies": gamma is not None, "reason": reason,
-            "gamma_star": gamma, "min_width": construct_group_k_width(task.group, task.k)}
+    reason = (f"[MO] Theorem 9 covers k = 2; γ* of {task.k}-input composition is the class LP of THEORY.md §8 "
+              "(a conjecture, certified per group by `fourier-circuits solve`)")
+    return {**info, "k": task.k, "nu": task.k + 1, "applies": False, "reason": reason,
+            "gamma_star": gamma_star_k(task.spec, task.k), "gamma_star_source": "solver",
+            "min_width": construct_group_k_width(task.group, task.k)}
 
 
 def construct(task: GroupComposition):
     from fourier_circuits.theory.groups import construct_group, construct_group_k, optimal_masses_k, theory_group
     if task.k != 2:   # the per-irrep network with the LP-optimal irrep masses (THEORY.md §8)
         gamma = gamma_star_k(task.spec, task.k)
-        if gamma is None:
-            raise TaskError(f"γ* of {task.k}-input composition in {task.spec} is not available yet "
-                            "(theory.groups.construct_group_k builds the per-irrep network)")
         return (construct_group_k(task.group, task.k, optimal_masses_k(task.group, task.k)), gamma,
                 task.inputs(), task.labels(), {"group": task.spec, "k": task.k})
     info = theory_group(task.group)
@@ -183,5 +194,5 @@ KIND = TaskKind(
     analyze=analyze, theory=theory, construct=construct, validate=validate, options=("group", "k"),
     describe=lambda cfg: polynet_description(cfg.group if cfg.k == 2 else f"{cfg.group} k={cfg.k}", cfg),
     brief=("irrep_power_median", "irrep_power_min", "irreps_used", "trivial_irrep_neurons") + POLYNET_BRIEF,
-    position=1,
+    position=1, gamma_star_source=gamma_star_source, solver_group=lambda values: (make_task(values).spec, make_task(values).k),
 )

@@ -70,6 +70,15 @@ def make_task(values) -> ModularAddition:
     return ModularAddition(p=int(values.p), k=int(values.k))
 
 
+def solver_group(values) -> tuple[str, int]:
+    """k-input addition mod n is composition in C_n; `solve` takes any modulus n ≥ 2, prime or composite."""
+    if values.p is None or isinstance(values.p, bool) or not isinstance(values.p, int) or values.p < 2:
+        raise TaskError(f"solve --task modadd needs --p, an integer >= 2 (prime or composite), got p={values.p}")
+    if not isinstance(values.k, int) or values.k < 2:
+        raise TaskError(f"k must be an integer >= 2, got k={values.k}")
+    return f"C{values.p}", values.k
+
+
 def build_polynet(cfg, task, device, dtype):
     """The net of THEORY.md §2 on a one-hot task: k untied embeddings, z^d (d = degree or k) or ReLU."""
     from fourier_circuits.models.polynet import PolyNet
@@ -152,5 +161,5 @@ KIND = TaskKind(
     analyze=analyze, theory=theory, construct=construct, options=("p", "k"),
     describe=lambda cfg: polynet_description(f"p={cfg.p} k={cfg.k}", cfg),
     brief=("max_power_median", "max_power_min", "frac_neurons_power_ge_095", "frequency_coverage") + POLYNET_BRIEF,
-    position=0,
+    position=0, solver_group=solver_group,
 )

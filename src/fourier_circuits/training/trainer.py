@@ -90,6 +90,7 @@ class Trainer:
         self.test = Batch(inputs[test_rows], labels[test_rows])
         self.model = build_model(cfg, self.device)
         self.gamma_star = kind.gamma_star(cfg, self.model)
+        self.gamma_star_source = kind.gamma_star_source(cfg) if self.gamma_star is not None else None
         self.nu = self.model.nu                               # None: not homogeneous, no margins
         self._row = loss_row if self.nu is None else margin_row
         if cfg.normalize:
@@ -265,6 +266,7 @@ class Trainer:
         last = self.history[-1]
         return {"status": status, "steps": self.step, "seconds": round(self.elapsed, 3),
                 "normalized_margin": last["normalized_margin"], "gamma_star": self.gamma_star,
+                "gamma_star_source": self.gamma_star_source,
                 "margin_ratio": last["margin_ratio"], "train_accuracy": last["train_accuracy"],
                 "test_accuracy": last["test_accuracy"], "train_loss": last["train_loss"],
                 "run_dir": str(self.recorder.run_dir) if self.recorder is not None else None}

@@ -10,12 +10,18 @@ from fourier_circuits.theory.solver.symmetric import column_generation_group, gr
 __all__ = ["certify", "construct_from_duals", "measured_margin"]
 
 
-def measured_margin(model, group, k: int) -> float:
-    """Float64 normalized margin of a PolyNet on the whole G^k population (models.margins)."""
+def measured_margin(model, group, k: int, first_identity: bool = False) -> float:
+    """Float64 normalized margin of a PolyNet on the whole G^k population (models.margins).
+
+    first_identity: only the rows with x_1 = e (|G|^{k−1} of them). Exact for networks whose logits depend
+    on x_1 only through x_1 ⋯ x_k c⁻¹ (the irrep constructions); an upper estimate of the margin otherwise.
+    """
     import torch
 
     from fourier_circuits.models.margins import normalized_margin
     x, y = group_population(group, k)
+    if first_identity:
+        x, y = x[x[:, 0] == 0], y[x[:, 0] == 0]
     return float(normalized_margin(model, torch.as_tensor(x), torch.as_tensor(y)))
 
 
@@ -57,7 +63,8 @@ def construct_from_duals(group, lp: dict | None = None):
 
 
 def certify(group, k: int = 2, *, rel_tol: float = 1e-6, generic_max_rows: int = 2000,
-            symmetric_max_population: int = 20000, cg_kwargs: dict | None = None) -> dict:
+            symmetric_max_population: int = 20000, cg_kwargs: dict | None = None,
+            full_population_max_order: int = 200, measure_theorem9: bool = True) -> dict:
     """Bracket γ*(G, k). Keys:
       group, k, upper (the class-LP value), lower (a network's float64 normalized margin, or a symmetrized
       LP value where no network is built: see lower_kind), lower_kind ("dual construction",
@@ -74,9 +81,11 @@ def certify(group, k: int = 2, *, rel_tol: float = 1e-6, generic_max_rows: int =
     n_rows = group.order ** k * (group.order - 1)
     if all_real and k == 2:
         from fourier_circuits.theory.groups import construct_group
-        out["lower"] = measured_margin(construct_from_duals(group, lp), group, k)
-        out["lower_kind"] = "dual construction"
-        out["theorem9"] = measured_margin(construct_group(group), group, k)
+        sub = group.order > full_population_max_order
+        out["lower"] = measured_margin(construct_from_duals(group, lp), group, k, first_identity=sub)
+        out["lower_kind"] = "dual construction" + (" (rows x_1 = e)" if sub else "")
+        out["theorem9"] = measured_margin(construct_group(group), group, k, first_identity=sub) \
+            if measure_theorem9 else None
     elif group.family == "cyclic" and group.order >= 3 and is_prime(group.order) and group.order ** k <= 2 ** 22:
         from fourier_circuits.theory.modadd import construct_modadd
         out["lower"] = measured_margin(construct_modadd(group.order, k), group, k)

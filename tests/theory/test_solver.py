@@ -1,0 +1,185 @@
+"""theory.solver: the class LP of THEORY.md §8 against [LI] Thm 4.1 and [MO] Thm 9, the generic and the
+symmetric column-generation certificates against the LP, and certify()."""
+import math
+
+import numpy as np
+import pytest
+
+from fourier_circuits.algebra.groups import parse_group
+from fourier_circuits.algebra.representations import irreps
+from fourier_circuits.theory.groups import theory_group
+from fourier_circuits.theory.modadd import gamma_star_modadd
+from fourier_circuits.theory.solver import (
+    certify,
+    class_lp,
+    class_lp_modadd,
+    column_generation,
+    column_generation_group,
+    group_population,
+    lp_bound_for_q,
+)
+
+
+@pytest.mark.parametrize("p", [3, 5, 7, 11, 13])
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_class_lp_matches_li_theorem(p, k):
+    r = class_lp_modadd(p, k)
+    assert r["gamma_star"] == pytest.approx(gamma_star_modadd(p, k), rel=1e-9)
+    # C_p, p prime: every non-trivial irrep is tight and q* is uniform
+    assert len(r["tight"]) == (p - 1) // 2
+    assert np.allclose(list(r["q"].values()), 1 / (p - 1), atol=1e-9)
+    assert sum(r["duals"].values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("spec", ["S3", "S4", "S5", "C2xC2"] + [f"D{n}" for n in range(5, 13)])
+def test_class_lp_matches_mo_theorem9(spec):
+    t = theory_group(spec)
+    assert t["applies"]
+    r = class_lp(spec, 2)
+    assert r["gamma_star"] == pytest.approx(t["gamma_star"], rel=1e-9)
+    nontrivial = {rep.name for rep in irreps(parse_group(spec)) if not rep.is_trivial}
+    assert set(r["tight"]) == nontrivial                  # q* equalizes every irrep
+
+
+def test_class_lp_s6_is_not_theorem9():
+    r = class_lp("S6", 2)
+    d = np.array(theory_group("S6")["irrep_dims"][1:], dtype=float)
+    formula = 2 / (3 * math.sqrt(3 * 720)) / (d ** 2.5).sum()
+    assert theory_group("S6")["gamma_star"] is None
+    assert r["gamma_star"] > formula * (1 + 1e-3)        # the condition fails: the formula is not γ*
+    assert len(r["tight"]) < len(d)
+
+
+def test_class_lp_output_shape():
+    r = class_lp("A4", 2)
+    G = parse_group("A4")
+    assert set(r["q"]) == {G.labels[c[0]] for c in G.conjugacy_classes[1:]}
+    assert sum(r["q"].values()) == pytest.approx(1.0)
+    assert all(v >= -1e-15 for v in r["q"].values())
+    assert r["gamma_star"] == pytest.approx(r["prefactor"] * r["lp_objective"], rel=1e-9)
+    tight_dual = sum(r["duals"][n] for n in r["duals"] if n in r["tight"])
+    assert tight_dual == pytest.approx(1.0)             # complementary slackness: duals only on tight irreps
+    assert {row["kind"] for row in r["irreps"]} == {"real", "complex"}
+
+
+@pytest.mark.parametrize("spec", ["S4", "A5", "Q8", "C9"])
+def test_perturbed_q_raises_the_bound(spec):
+    G = parse_group(spec)
+    r = class_lp(G, 2)
+    q = np.array([0.0] + [r["q"][G.labels[c[0]]] for c in G.conjugacy_classes[1:]])
+    assert lp_bound_for_q(G, 2, q) == pytest.approx(r["gamma_star"], rel=1e-9)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        p = q + 0.05 * rng.random(len(q)) * (np.arange(len(q)) > 0)
+        assert lp_bound_for_q(G, 2, p) > r["gamma_star"] * (1 + 1e-6)
+    uniform = np.array([0.0] + [1.0] * (len(q) - 1))
+    assert lp_bound_for_q(G, 2, uniform) >= r["gamma_star"] * (1 - 1e-12)
+
+
+def test_composite_modulus():
+    r = class_lp_modadd(9, 2)
+    # [MO] formula with p = 9 (THEORY §8 says the LP reproduces it for C9, C15)
+    assert r["gamma_star"] == pytest.approx(math.sqrt(2 / 27) / (3 * 8), rel=1e-9)
+    assert class_lp_modadd(2, 2)["gamma_star"] > 0
+
+
+GENERIC_FAST = [("C2xC2", 2), ("C5", 2), ("C3", 3)]
+
+
+@pytest.mark.parametrize("spec,k", GENERIC_FAST)
+def test_generic_column_generation_agrees(spec, k):
+    G = parse_group(spec)
+    x, y = group_population(G, k)
+    ref = class_lp(G, k)["gamma_star"]
+    r = column_generation(x, y, G.order, k, max_iter=150)
+    assert r["lower"] <= r["upper"] * (1 + 1e-9)
+    assert r["lower"] == pytest.approx(ref, rel=1e-6)
+    assert r["upper"] == pytest.approx(ref, rel=1e-6)
+    # the returned network realizes the lower bound
+    import torch
+
+    from fourier_circuits.models.polynet import PolyNet
+    from fourier_circuits.theory.solver import measured_margin
+    net = PolyNet.from_weights(torch.as_tensor(r["embed"]), torch.as_tensor(r["unembed"]), "poly", k)
+    assert measured_margin(net, G, k) == pytest.approx(r["lower"], rel=1e-9)
+
+
+@pytest.mark.parametrize("spec,k", [("S3", 2), ("Q8", 2), ("D4", 2),
+                                    pytest.param("A4", 2, marks=pytest.mark.slow)])
+def test_generic_column_generation_brackets(spec, k):
+    """The generic certificate is valid but converges slowly here: it must bracket the LP value."""
+    G = parse_group(spec)
+    x, y = group_population(G, k)
+    ref = class_lp(G, k)["gamma_star"]
+    r = column_generation(x, y, G.order, k, max_iter=25)
+    assert r["lower"] <= ref * (1 + 1e-9)
+    assert r["upper"] >= ref * (1 - 1e-9)
+    assert r["lower"] > 0.9 * ref
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec,k", [("S3", 2), ("Q8", 2), ("A4", 2), ("C9", 2), ("D4", 2), ("S3", 3)])
+def test_generic_column_generation_agrees_slow(spec, k):
+    G = parse_group(spec)
+    x, y = group_population(G, k)
+    ref = class_lp(G, k)["gamma_star"]
+    r = column_generation(x, y, G.order, k, max_iter=400)
+    assert r["lower"] == pytest.approx(ref, rel=1e-6)
+    assert r["upper"] == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.parametrize("spec,k", [("S3", 2), ("C2xC2", 2), ("Q8", 2), ("A4", 2), ("C5", 2), ("C9", 2),
+                                    ("D4", 2), ("C3", 3), ("S3", 3)])
+def test_symmetric_column_generation_agrees(spec, k):
+    ref = class_lp(spec, k)["gamma_star"]
+    r = column_generation_group(spec, k, tol=1e-8)
+    assert r["lower"] == pytest.approx(ref, rel=1e-6)
+    assert r["upper"] == pytest.approx(ref, rel=1e-6)
+
+
+def _small_groups(max_order):
+    specs = [f"C{n}" for n in range(2, max_order + 1)] + [f"D{n}" for n in range(3, max_order // 2 + 1)]
+    specs += [s for s in ["S3", "S4", "A4", "A5", "Q8", "C2xC2", "C2xC2xC2", "C3xS3", "C2xS3", "C2xD4",
+                          "C2xQ8", "C3xQ8", "C2xA4", "C3xA4", "C2xC2xS3", "S3xS3", "C4xS3", "C5xS3",
+                          "C2xC2xC2xC2", "C3xC3", "C4xC4", "C2xC4", "C2xC6", "C3xC6", "C2xD5"]
+              if parse_group(s).order <= max_order]
+    return sorted(set(specs))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", _small_groups(60))
+def test_symmetric_all_small_groups_k2(spec):
+    ref = class_lp(spec, 2)["gamma_star"]
+    r = column_generation_group(spec, 2)
+    assert r["lower"] == pytest.approx(ref, rel=1e-6)
+    assert r["upper"] == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", _small_groups(24))
+def test_symmetric_all_small_groups_k3(spec):
+    ref = class_lp(spec, 3)["gamma_star"]
+    r = column_generation_group(spec, 3)
+    assert r["lower"] == pytest.approx(ref, rel=1e-6)
+    assert r["upper"] == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.parametrize("spec", ["S3", "S4", "D6"])
+def test_certify_all_real_k2(spec):
+    r = certify(spec, 2)
+    assert r["lower_kind"].startswith("dual construction")
+    assert r["gap"] == pytest.approx(0.0, abs=1e-9)
+    assert r["theorem9"] == pytest.approx(theory_group(spec)["gamma_star"], rel=1e-9)
+    assert not r["disagree"]
+
+
+def test_certify_s6_closes_the_theorem9_gap():
+    r = certify("S6", 2, measure_theorem9=False)
+    assert abs(r["gap"]) < 1e-9 and not r["disagree"]
+
+
+def test_certify_cyclic_and_generic():
+    r = certify("C7", 3)
+    assert r["lower_kind"] == "construct_modadd" and abs(r["gap"]) < 1e-9 and not r["disagree"]
+    r = certify("C2xC2", 2)
+    assert not r["disagree"]
