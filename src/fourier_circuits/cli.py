@@ -113,7 +113,7 @@ def solve(task: str, p: int | None, k: int, group: str | None, n: int | None, as
     if out is not None:
         if model is None:
             raise TaskError(f"no lower-bound network for {spec}, k={k}: nothing to write to {out}")
-        from fourier_circuits.runs.checkpoints import save_network_run
+        from fourier_circuits.runs.train import save_network_run
         cfg = resolve_config(task="group", group=spec, k=k, p=None, width=model.width, dtype="float64",
                              confirm_large=True, steps=1)
         result = {"status": "constructed", "steps": 0, "seconds": answer["seconds"],
