@@ -1,0 +1,118 @@
+"""Checkpoints and resume: a trainer's state as arrays, the recorder that writes a run directory, `load_run`.
+
+    last.npz                  the full resume state (parameters, optimizer state, step, elapsed, logit scale)
+    checkpoints/step_*.npz    log-spaced parameter snapshots, with the model's config
+    metrics.jsonl             one metric row per logged step
+
+Resuming loads last.npz, truncates metrics.jsonl to its step and continues; a run killed at any moment ends
+with exactly the result of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from fourier_circuits.runs import store
+from fourier_circuits.training.config import TrainConfig
+from fourier_circuits.training.trainer import build_model
+
+
+def copy_parameters(model, arrays: dict) -> None:
+    """Load the "param.<name>" arrays of a checkpoint into `model`."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.copy_(torch.from_numpy(arrays[f"param.{name}"]))
+
+
+def state_arrays(trainer) -> tuple[dict, dict]:
+    """(arrays, meta) holding everything needed to resume: parameters, optimizer tensors and scalars, step."""
+    arrays = {f"param.{n}": q.detach().cpu().numpy() for n, q in trainer.model.named_parameters()}
+    opt = trainer.optimizer.state_dict()
+    scalars = {}
+    for idx, st in opt["state"].items():
+        for key, val in st.items():
+            if torch.is_tensor(val) and val.dim() > 0:
+                arrays[f"opt.{idx}.{key}"] = val.cpu().numpy()
+            else:
+                scalars[f"{idx}.{key}"] = float(val)
+    meta = {"step": trainer.step, "elapsed": trainer.elapsed, "logit_scale": trainer.logit_scale,
+            "opt_scalars": scalars, "param_groups": opt["param_groups"], "polish_stage": trainer.polish_stage,
+            "status": trainer.status}
+    return arrays, meta
+
+
+def load_state(trainer, arrays: dict, meta: dict) -> None:
+    """The inverse of `state_arrays`."""
+    copy_parameters(trainer.model, arrays)
+    state: dict = {}
+    for key, val in arrays.items():
+        if key.startswith("opt."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = torch.from_numpy(val).to(trainer.device)
+    for key, val in meta["opt_scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = torch.tensor(val)
+    trainer.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    trainer.step, trainer.elapsed, trainer.logit_scale = meta["step"], meta["elapsed"], meta["logit_scale"]
+    # states written before the polish existed: no stage done, not stopped early
+    trainer.polish_stage, trainer.status = meta.get("polish_stage", 0), meta.get("status", "done")
+
+
+class RunRecorder:
+    """Where a Trainer's rows and states go: the files of one run directory (all writes atomic)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def start(self) -> None:
+        store.truncate_metrics(self.run_dir, -1)  # rows of an attempt killed before its first save
+
+    def resume(self, trainer) -> bool:
+        """Load last.npz into the trainer (and its metric rows into trainer.history); False if there is none."""
+        if not (self.run_dir / "last.npz").exists():
+            return False
+        arrays, meta = store.load_arrays(self.run_dir / "last.npz")
+        load_state(trainer, arrays, meta)
+        store.truncate_metrics(self.run_dir, trainer.step)
+        trainer.history = store.read_metrics(self.run_dir)
+        return True
+
+    def log(self, row: dict) -> None:
+        store.append_metrics(self.run_dir, row)
+
+    def save(self, trainer, checkpoint: bool) -> None:
+        arrays, meta = state_arrays(trainer)
+        if checkpoint:
+            params = {k: v for k, v in arrays.items() if k.startswith("param.")}
+            store.save_arrays(self.run_dir / "checkpoints" / f"step_{trainer.step:08d}.npz", params,
+                              {"step": trainer.step, "model": trainer.model.config()})
+        store.save_arrays(self.run_dir / "last.npz", arrays, meta)
+
+
+def read_config(run_dir: str | Path) -> TrainConfig:
+    """The TrainConfig stored in a run directory (keys added since it was written take their defaults)."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
+    return TrainConfig(**json.loads(path.read_text()))
+
+
+def load_run(run_dir: str | Path, step: int | None = None):
+    """(config, model at `step` (a saved checkpoint; default the latest state), metrics rows) of a run."""
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    model = build_model(dataclasses.replace(cfg, device="cpu"), torch.device("cpu"))
+    path = run_dir / "last.npz" if step is None else run_dir / "checkpoints" / f"step_{step:08d}.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    copy_parameters(model, store.load_arrays(path)[0])
+    return cfg, model, store.read_metrics(run_dir)
+
+
+def checkpoint_steps(run_dir: str | Path) -> list[int]:
+    """Steps of the log-spaced parameter snapshots saved in a run."""
+    return sorted(int(p.stem.split("_")[1]) for p in (Path(run_dir) / "checkpoints").glob("step_*.npz"))
+

@@ -1,0 +1,87 @@
+"""Training a run in the run store: name it, create or reopen its directory, lock it, train or resume it,
+index it. `train(cfg, run_dir)` is the one entry point the CLI, the sweeps and the figure recipes use."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fourier_circuits.errors import DivergedError
+from fourier_circuits.runs import store
+from fourier_circuits.runs.checkpoints import RunRecorder, read_config
+from fourier_circuits.runs.naming import config_hash, default_run_name  # noqa: F401  (part of this API)
+from fourier_circuits.tasks.registry import task_of
+from fourier_circuits.tasks.split import train_test_split
+from fourier_circuits.training.config import LATER_KEYS, TrainConfig
+from fourier_circuits.training.trainer import Trainer
+
+
+def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
+    """Create (or reopen) a run directory; refuse one that holds a different configuration."""
+    run_dir = Path(run_dir)
+    if (run_dir / "config.json").exists():
+        written = json.loads((run_dir / "config.json").read_text())
+        stored, wanted = read_config(run_dir).to_dict(), cfg.to_dict()
+        # a run written before a later key existed is the run of its command, whatever that key is now
+        diff = sorted(k for k in wanted if stored[k] != wanted[k] and (k in written or k not in LATER_KEYS))
+        if diff:
+            raise ValueError(f"run directory {run_dir} holds a different config (differs in: {', '.join(diff)})")
+        return run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"run directory {run_dir} exists, is not empty and holds no config.json")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_idx, test_idx = train_test_split(task_of(cfg).size, cfg.train_fraction, cfg.split_seed)
+    store.save_arrays(run_dir / "split.npz", {"train": train_idx.numpy(), "test": test_idx.numpy()})
+    store.atomic_write_json(run_dir / "config.json", cfg.to_dict())  # written last: marks the directory as a run
+    return run_dir
+
+
+def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = True,
+          runs_root: str | Path | None = None) -> dict:
+    """Train the run of `cfg` in `run_dir`: start it, resume it after a crash, or return its stored result.
+
+    The run is registered in the SQLite index of `runs_root` (default: the run directory's parent).
+    """
+    if run_dir is None:
+        return Trainer(cfg, None, progress).run()
+    run_dir = prepare_run_dir(cfg, run_dir)
+    index = store.RunIndex(runs_root if runs_root is not None else run_dir.parent)
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    with store.run_lock(run_dir):  # another process training this run: RunBusyError
+        if result_path.exists():  # it finished while we waited for the lock
+            return json.loads(result_path.read_text())
+        record = {"run_dir": str(run_dir), "task": cfg.task, "model": cfg.model, "p": cfg.p, "k": cfg.k,
+                  "width": cfg.width, "recipe": cfg.recipe, "seed": cfg.seed}
+        index.upsert({**record, "status": "running"}, cfg.to_dict())
+        try:
+            result = Trainer(cfg, RunRecorder(run_dir), progress).run()
+        except DivergedError:
+            index.upsert({**record, "status": "diverged"}, cfg.to_dict())
+            raise
+        store.atomic_write_json(result_path, result)
+        index.upsert({**record, **result}, cfg.to_dict())
+    return result
+
+
+def save_network_run(cfg: TrainConfig, model, run_dir: str | Path, result: dict) -> Path:
+    """Store a network that was built, not trained (a construction, a solver's lower bound), as an ordinary
+    run directory: config.json, split.npz, one metric row, the parameters as step 0 and as last.npz, and
+    `result` as result.json — so that `analyze`, `load_run` and the plots work on it."""
+    from fourier_circuits.models.margins import evaluate_margins, l2nu_norm
+    from fourier_circuits.tasks.registry import task_of
+    run_dir = prepare_run_dir(cfg, run_dir)
+    task = task_of(cfg)
+    stats = evaluate_margins(model, task.inputs(), task.labels())
+    norm = l2nu_norm(model)
+    row = {"step": 0, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"], "margin": stats["margin"],
+           "norm": norm, "normalized_margin": stats["margin"] / norm ** model.nu, "test_loss": None,
+           "test_accuracy": None, "margin_ratio": result.get("margin_ratio"), "seconds": 0.0}
+    store.truncate_metrics(run_dir, -1)
+    store.append_metrics(run_dir, row)
+    params = {f"param.{n}": q.detach().cpu().numpy() for n, q in model.named_parameters()}
+    store.save_arrays(run_dir / "checkpoints" / "step_00000000.npz", params, {"step": 0, "model": model.config()})
+    store.save_arrays(run_dir / "last.npz", params, {"step": 0, "elapsed": 0.0, "logit_scale": None,
+                                                      "opt_scalars": {}, "param_groups": []})
+    store.atomic_write_json(run_dir / "result.json", {**result, "run_dir": str(run_dir)})
+    return run_dir
