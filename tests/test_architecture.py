@@ -101,3 +101,16 @@ def test_quick_answers_do_not_import_torch(args, tmp_path):
     if bad_input:
         assert re.fullmatch(r"error: [^\n]+\n", out.stderr), out.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_public_api_exports_every_layer_and_the_version():
+    import importlib.metadata
+
+    import fourier_circuits as fc
+    assert fc.__version__ == importlib.metadata.version("fourier-circuits")
+    for name in ("Group", "Representation", "ModularAddition", "GroupComposition", "SparseParity", "PolyNet",
+                 "ParityNet", "Transformer", "construct_modadd", "construct_group", "construct_parity",
+                 "analyze_polynet", "analyze_group_net", "TrainConfig", "train", "load_run", "analyze_run"):
+        assert name in fc.__all__ and getattr(fc, name) is not None
+    with pytest.raises(AttributeError):
+        fc.no_such_name  # noqa: B018

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from fourier_circuits.errors import RunBusyError
 
 RUNS_ENV = "FOURIER_CIRCUITS_RUNS"
