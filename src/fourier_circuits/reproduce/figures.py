@@ -372,58 +372,58 @@ def _net_recipes() -> list[FigureRecipe]:
     out = []
     for k, (a, b) in figs.items():
         out.append(FigureRecipe(f"li-fig{a}", f"[LI] Fig. {a} — k={k} neurons are single cosines", "LI",
-                          f"Two-layer net with activation z^{k} at the sufficient width 2^(2k−2)(p−1) on k={k} modular "
-                          "addition: each neuron's embedding is one cosine (max normalized power ≥ 0.95).",
-                          lambda ctx, k=k: _li_neurons(ctx, k)))
+                                f"Two-layer net with activation z^{k} at the sufficient width 2^(2k−2)(p−1) on k={k} modular "
+                                "addition: each neuron's embedding is one cosine (max normalized power ≥ 0.95).",
+                                lambda ctx, k=k: _li_neurons(ctx, k)))
         out.append(FigureRecipe(f"li-fig{b}", f"[LI] Fig. {b} — k={k}: all frequencies used, power ≈ 1 after training", "LI",
-                          "(a) dominant frequency over neurons covers every frequency 1..(p−1)/2; (b) max normalized "
-                          "power is spread at init; (c) ≈ 1 for all neurons after training.",
-                          lambda ctx, k=k: _li_histograms(ctx, k)))
+                                "(a) dominant frequency over neurons covers every frequency 1..(p−1)/2; (b) max normalized "
+                                "power is spread at init; (c) ≈ 1 for all neurons after training.",
+                                lambda ctx, k=k: _li_histograms(ctx, k)))
     return out
 
 
 FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
     FigureRecipe("mo-fig1", "[MO] Fig. 1 — neurons of mod-p addition; normalized margin → γ*", "MO",
-           "(a) ReLU + L2 neurons are close to single cosines; (b) quadratic + L_{2,3} neurons are clean single "
-           "cosines; (c) the normalized L_{2,3} margin rises to the closed form γ* = sqrt(2/27)/(sqrt(p)(p−1)).",
-           mo_fig1),
+                 "(a) ReLU + L2 neurons are close to single cosines; (b) quadratic + L_{2,3} neurons are clean single "
+                 "cosines; (c) the normalized L_{2,3} margin rises to the closed form γ* = sqrt(2/27)/(sqrt(p)(p−1)).",
+                 mo_fig1),
     FigureRecipe("mo-fig4", "[MO] Fig. 4 — max normalized power per neuron: init, ReLU, quadratic", "MO",
-           "Histogram over neurons of the max normalized Fourier power: spread at init, ≈ 0.9 for ReLU + L2, ≈ 1 "
-           "for quadratic + L_{2,3}.", mo_fig4),
+                 "Histogram over neurons of the max normalized Fourier power: spread at init, ≈ 0.9 for ReLU + L2, ≈ 1 "
+                 "for quadratic + L_{2,3}.", mo_fig4),
     FigureRecipe("mo-fig5", "[MO] Fig. 5 — (10,4) sparse parity: neurons on the support, margin → γ*", "MO",
-           "x^4 network on 4-sparse parity of 10 bits: the largest neurons put their weight on the support S, and "
-           "the normalized L_{2,5} margin rises to γ* = 0.6072.", mo_fig5),
+                 "x^4 network on 4-sparse parity of 10 bits: the largest neurons put their weight on the support S, and "
+                 "the normalized L_{2,5} margin rises to γ* = 0.6072.", mo_fig5),
     FigureRecipe("mo-fig6", "[MO] Fig. 6 — S5: margin → γ*, neurons per irrep ∝ d³, one irrep per neuron", "MO",
-           "Quadratic net on S5 composition: (a) margin → γ* = 1.326e−4; (b) neurons per irrep ∝ d_R³; (c, d) max "
-           "irrep power spread at init, ≈ 1 after training. At ci scale (S5 training takes ~0.3 s a step on 2 cores) the "
-           "explicit max-margin network is checked instead of a trained one.",
-           mo_fig6),
+                 "Quadratic net on S5 composition: (a) margin → γ* = 1.326e−4; (b) neurons per irrep ∝ d_R³; (c, d) max "
+                 "irrep power spread at init, ≈ 1 after training. At ci scale (S5 training takes ~0.3 s a step on 2 cores) the "
+                 "explicit max-margin network is checked instead of a trained one.",
+                 mo_fig6),
     FigureRecipe("mo-fig7", "[MO] Fig. 7 — dominant frequencies cover all (p−1)/2", "MO",
-           "Histogram of each neuron's dominant frequency, ReLU and quadratic: near uniform over all frequencies.",
-           mo_fig7),
+                 "Histogram of each neuron's dominant frequency, ReLU and quadratic: near uniform over all frequencies.",
+                 mo_fig7),
     FigureRecipe("mo-fig8", "[MO] Fig. 8 — S3 (as Fig. 6)", "MO", "As Fig. 6 for S3, γ* = 0.02360.", mo_fig8),
     FigureRecipe("mo-fig9", "[MO] Fig. 9 — S4 (as Fig. 6)", "MO", "As Fig. 6 for S4, γ* = 0.002077.", mo_fig9),
     *_net_recipes(),
     FigureRecipe("li-fig3", "[LI] Fig. 3 — one-layer transformer, k=4: W^KQ heads are 2-D cosines", "LI",
-           "Per head, the token-space W^KQ = E W_Q W_K^T E^T (number tokens, layer 0, the last query position "
-           "excluded, positional embeddings not added) and its 2-D power spectrum: sparse after training.",
-           lambda ctx: _li_transformer(ctx, 4)),
+                 "Per head, the token-space W^KQ = E W_Q W_K^T E^T (number tokens, layer 0, the last query position "
+                 "excluded, positional embeddings not added) and its 2-D power spectrum: sparse after training.",
+                 lambda ctx: _li_transformer(ctx, 4)),
     FigureRecipe("li-fig4", "[LI] Fig. 4 — grokking weakens as k grows", "LI",
-           "Two-layer transformers, 50% train split: train accuracy reaches 99% well before test accuracy "
-           "(grokking); mean and spread over seeds.", li_fig4),
+                 "Two-layer transformers, 50% train split: train accuracy reaches 99% well before test accuracy "
+                 "(grokking); mean and spread over seeds.", li_fig4),
     FigureRecipe("li-fig9", "[LI] Fig. 9 — one-layer transformer, k=3 (as Fig. 3)", "LI", "As Fig. 3 for k = 3.",
-           lambda ctx: _li_transformer(ctx, 3)),
+                 lambda ctx: _li_transformer(ctx, 3)),
     FigureRecipe("li-fig10", "[LI] Fig. 10 — one-layer transformer, k=5 (as Fig. 3)", "LI", "As Fig. 3 for k = 5.",
-           lambda ctx: _li_transformer(ctx, 5)),
+                 lambda ctx: _li_transformer(ctx, 5)),
     FigureRecipe("new-minimal-width", "New — the real minimal width vs the bound 2^(2k−2)(p−1)", "new",
-           "Bisection over m for the smallest width whose best-of-seeds trained margin (fast recipe) reaches "
-           "≥ 0.999 γ*; the [LI] bound is sufficient, is it necessary?", new_minimal_width),
+                 "Bisection over m for the smallest width whose best-of-seeds trained margin (fast recipe) reaches "
+                 "≥ 0.999 γ*; the [LI] bound is sufficient, is it necessary?", new_minimal_width),
     FigureRecipe("new-lambda", "New — [MO] Theorem 1 in practice: margin vs λ", "new",
-           "Cross-entropy + λ‖θ‖_{2,3}^3 minimized to convergence on a log grid of λ: the normalized margin "
-           "approaches γ* as λ → 0.", new_lambda),
+                 "Cross-entropy + λ‖θ‖_{2,3}^3 minimized to convergence on a log grid of λ: the normalized margin "
+                 "approaches γ* as λ → 0.", new_lambda),
     FigureRecipe("new-larger-k", "New — larger k (5, 6) against γ*", "new",
-           "k = 5 and 6 at small p, at the sufficient width: margin ≥ 0.99 γ*, neurons single frequencies.",
-           new_larger_k),
+                 "k = 5 and 6 at small p, at the sufficient width: margin ≥ 0.99 γ*, neurons single frequencies.",
+                 new_larger_k),
 ]}
 FIGURE_RECIPES = dict(sorted(FIGURE_RECIPES.items(), key=lambda kv: (kv[1].paper != "MO", kv[1].paper == "new",
                                                       int("".join(filter(str.isdigit, kv[0])) or 0), kv[0])))

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from fourier_circuits.runs import store
-from fourier_circuits.runs.checkpoints import checkpoint_steps, load_run
+from fourier_circuits.runs.checkpoints import checkpoint_steps, load_model, load_run
 from fourier_circuits.tasks.base import RunView
 from fourier_circuits.tasks.registry import kind_of, task_of
 
@@ -22,11 +22,11 @@ def run_view(run_dir: str | Path, plots: bool = True) -> RunView:
     run_dir = Path(run_dir)
     cfg, model, metrics = load_run(run_dir)
     steps = checkpoint_steps(run_dir)
-    init_model = load_run(run_dir, 0)[1] if steps and steps[0] == 0 else None
+    init_model = load_model(cfg, run_dir, 0) if steps and steps[0] == 0 else None
     split, _ = store.load_arrays(run_dir / "split.npz")
     return RunView(cfg=cfg, task=task_of(cfg), model=model, init_model=init_model, metrics=metrics,
                    fig_dir=run_dir / "figures" if plots else None, train_idx=torch.from_numpy(split["train"]),
-                   checkpoints=lambda: ((s, load_run(run_dir, s)[1]) for s in checkpoint_steps(run_dir)))
+                   checkpoints=lambda: ((s, load_model(cfg, run_dir, s)) for s in steps))
 
 
 def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:

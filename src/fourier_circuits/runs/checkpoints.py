@@ -100,16 +100,20 @@ def read_config(run_dir: str | Path) -> TrainConfig:
     return TrainConfig(**json.loads(path.read_text()))
 
 
-def load_run(run_dir: str | Path, step: int | None = None):
-    """(config, model at `step` (a saved checkpoint; default the latest state), metrics rows) of a run."""
-    run_dir = Path(run_dir)
-    cfg = read_config(run_dir)
+def load_model(cfg: TrainConfig, run_dir: str | Path, step: int | None = None):
+    """The network of run `cfg` at `step` (a saved checkpoint; default the latest state), on the CPU."""
     model = build_model(dataclasses.replace(cfg, device="cpu"), torch.device("cpu"))
-    path = run_dir / "last.npz" if step is None else run_dir / "checkpoints" / f"step_{step:08d}.npz"
+    path = Path(run_dir) / ("last.npz" if step is None else f"checkpoints/step_{step:08d}.npz")
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint {path}")
     copy_parameters(model, store.load_arrays(path)[0])
-    return cfg, model, store.read_metrics(run_dir)
+    return model
+
+
+def load_run(run_dir: str | Path, step: int | None = None):
+    """(config, model at `step` (a saved checkpoint; default the latest state), metrics rows) of a run."""
+    cfg = read_config(run_dir)
+    return cfg, load_model(cfg, run_dir, step), store.read_metrics(run_dir)
 
 
 def checkpoint_steps(run_dir: str | Path) -> list[int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fourier_circuits.errors import DivergedError
 from fourier_circuits.runs import store
-from fourier_circuits.runs.checkpoints import RunRecorder, read_config
+from fourier_circuits.runs.checkpoints import RunRecorder
 from fourier_circuits.runs.naming import config_hash, default_run_name  # noqa: F401  (part of this API)
 from fourier_circuits.tasks.registry import task_of
 from fourier_circuits.tasks.split import train_test_split
@@ -20,7 +20,7 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if (run_dir / "config.json").exists():
         written = json.loads((run_dir / "config.json").read_text())
-        stored, wanted = read_config(run_dir).to_dict(), cfg.to_dict()
+        stored, wanted = TrainConfig(**written).to_dict(), cfg.to_dict()  # keys added since: defaults
         # a run written before a later key existed is the run of its command, whatever that key is now
         diff = sorted(k for k in wanted if stored[k] != wanted[k] and (k in written or k not in LATER_KEYS))
         if diff:

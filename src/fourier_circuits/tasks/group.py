@@ -108,6 +108,12 @@ def make_task(values) -> GroupComposition:
     return GroupComposition(values.group, int(values.k))
 
 
+def solver_group(values) -> tuple[str, int]:
+    """`solve` certifies γ* of this very task: (spec, k), validated."""
+    task = make_task(values)
+    return task.spec, task.k
+
+
 def validate(cfg) -> None:
     if not 2 <= cfg.k <= MAX_K:
         raise ConfigError(f"task group composes 2 to {MAX_K} elements: k must be in [2, {MAX_K}], got k={cfg.k}")
@@ -194,5 +200,5 @@ KIND = TaskKind(
     analyze=analyze, theory=theory, construct=construct, validate=validate, options=("group", "k"),
     describe=lambda cfg: polynet_description(cfg.group if cfg.k == 2 else f"{cfg.group} k={cfg.k}", cfg),
     brief=("irrep_power_median", "irrep_power_min", "irreps_used", "trivial_irrep_neurons") + POLYNET_BRIEF,
-    position=1, gamma_star_source=gamma_star_source, solver_group=lambda values: (make_task(values).spec, make_task(values).k),
+    position=1, gamma_star_source=gamma_star_source, solver_group=solver_group,
 )

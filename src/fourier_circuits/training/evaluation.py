@@ -31,18 +31,26 @@ def margin_row(model, train, test, budget: int, gamma_star: float | None) -> dic
 
 
 @torch.no_grad()
+def _scan(model, batch, budget: int, keep: bool) -> tuple[float, int, list[torch.Tensor]]:
+    """One pass over `batch` in memory-budget chunks: the float64 cross-entropy sum, the number correct,
+    and (keep) the logits of every chunk in the model's dtype."""
+    rows, ce_sum, correct, kept = model.rows_per_chunk(budget), 0.0, 0, []
+    for start in range(0, len(batch.y), rows):
+        logits, y = model(batch.x[start:start + rows]), batch.y[start:start + rows]
+        z = logits.double()
+        ce_sum += float(torch.nn.functional.cross_entropy(z, y, reduction="sum"))
+        correct += int((z.argmax(1) == y).sum())
+        if keep:
+            kept.append(logits)
+    return ce_sum, correct, kept
+
+
 def loss_accuracy(model, batch, budget: int) -> tuple[float | None, float | None]:
     """Float64 mean cross-entropy and accuracy of `model` over `batch`, in memory-budget chunks."""
     n = len(batch.y)
     if n == 0:
         return None, None
-    rows = model.rows_per_chunk(budget)
-    ce_sum, correct = 0.0, 0
-    for start in range(0, n, rows):
-        logits = model(batch.x[start:start + rows]).double()
-        y = batch.y[start:start + rows]
-        ce_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
+    ce_sum, correct, _ = _scan(model, batch, budget, keep=False)
     return ce_sum / n, correct / n
 
 
@@ -76,19 +84,14 @@ def collapse_stats(logits: torch.Tensor, y: torch.Tensor) -> dict:
             "nlm_cosine": cos, "nlm_fraction": cos * cos}
 
 
-@torch.no_grad()
 def train_loss_accuracy_collapse(model, batch, budget: int) -> tuple[float | None, float | None, dict]:
     """`loss_accuracy` of the training batch and its `collapse_stats`, from one pass (the (N, C) logits of
     the training set are kept: N·C values, as small as the training batch itself)."""
     n = len(batch.y)
     if n == 0:
         return None, None, collapse_stats(batch.y.new_zeros((0, 1), dtype=torch.float32), batch.y)
-    rows = model.rows_per_chunk(budget)
-    logits = torch.cat([model(batch.x[start:start + rows]) for start in range(0, n, rows)])
-    z = logits.double()
-    loss = float(torch.nn.functional.cross_entropy(z, batch.y, reduction="sum")) / n
-    acc = int((z.argmax(1) == batch.y).sum()) / n
-    return loss, acc, collapse_stats(logits, batch.y)
+    ce_sum, correct, kept = _scan(model, batch, budget, keep=True)
+    return ce_sum / n, correct / n, collapse_stats(torch.cat(kept), batch.y)
 
 
 def loss_row(model, train, test, budget: int, gamma_star: float | None = None) -> dict:

@@ -34,24 +34,23 @@ def reseed_dead_neurons(model, optimizer, below: float, seed: int) -> int:
     live = torch.argsort(sq, descending=True)[: len(sq) - len(dead)].tolist()
     gen = torch.Generator().manual_seed(seed)
     half = 2.0 ** (-1.0 / model.nu)
-    states = [optimizer.state.get(q, {}) for q in (model.embed, model.unembed)]
+    neuron = {"embed": lambda i: (..., i), "unembed": lambda i: (i,)}     # where neuron i sits in each tensor
     for j, i in enumerate(dead):
         src = live[j % len(live)]
-        for q, index, state in ((model.embed, (..., src), states[0]), (model.unembed, (src,), states[1])):
-            dst = (..., i) if index[0] is Ellipsis else (i,)
-            q[index] *= half
-            noise = 1 + 1e-3 * torch.randn(q[index].shape, generator=gen, dtype=torch.float64).to(q.dtype)
-            q[dst] = q[index] * noise
+        for name, at in neuron.items():
+            q, state = getattr(model, name), optimizer.state.get(getattr(model, name), {})
+            q[at(src)] *= half
+            noise = 1 + 1e-3 * torch.randn(q[at(src)].shape, generator=gen, dtype=torch.float64).to(q.dtype)
+            q[at(i)] = q[at(src)] * noise
             for moment in ("exp_avg", "exp_avg_sq"):
                 if moment in state:
-                    state[moment][dst] = state[moment][index]
+                    state[moment][at(i)] = state[moment][at(src)]
     return len(dead)
 
 
-def lbfgs_polish(model, batch, rows: int, tau: float, iterations: int) -> None:
-    """Maximize the smoothed margin on `batch` at inverse temperature τ (s fixed at its current value) with
-    L-BFGS, then project θ back to ‖θ‖_{2,ν} = 1."""
-    x = None if batch.population and model.fused_population else batch.x
+def lbfgs_polish(model, x, y: torch.Tensor, rows: int, tau: float, iterations: int) -> None:
+    """Maximize the smoothed margin on (x, y) at inverse temperature τ (s fixed at its current value) with
+    L-BFGS; x None is the population pass. The caller projects θ back to the unit sphere."""
     with torch.no_grad():
         s = rms_normalized_logit(model.logits(x, rows), float(l2nu_norm_pow(model)))
     opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=iterations, history_size=30,
@@ -59,12 +58,8 @@ def lbfgs_polish(model, batch, rows: int, tau: float, iterations: int) -> None:
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
-        loss, grad = softmin_value_and_grad(model.logits(x, rows), batch.y, l2nu_norm_pow(model), s, tau)
+        loss, grad = softmin_value_and_grad(model.logits(x, rows), y, l2nu_norm_pow(model), s, tau)
         model.backward_from_logits(x, grad, rows)
         return torch.tensor(loss, dtype=torch.float64)
 
     opt.step(closure)
-    with torch.no_grad():
-        scale = l2nu_norm_pow(model).pow(1.0 / model.nu)
-        for q in model.parameters():
-            q.div_(scale)

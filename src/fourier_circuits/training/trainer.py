@@ -54,6 +54,11 @@ class Batch:
     y: torch.Tensor
     population: bool = False  # x is the whole population in lexicographic order
 
+    def model_input(self, model) -> torch.Tensor | None:
+        """What the model's pass reads: None (its structured population pass) when this is the whole
+        population and the model has one, else the rows."""
+        return None if self.population and model.fused_population else self.x
+
 
 def keep_freed_memory() -> None:
     """Let glibc's malloc reuse freed blocks up to 32 MB instead of returning them to the kernel.
@@ -144,7 +149,7 @@ class Trainer:
         """One gradient evaluation: the model's logits, the loss and ∂L/∂f on the (N, classes) logits (by hand
         for softmin, by autograd for cross-entropy), then ∂L/∂θ by the model's backward from the logits."""
         rows = self.model.rows_per_chunk(self.budget)
-        x = None if batch.population and self.model.fused_population else batch.x   # None: structured pass
+        x = batch.model_input(self.model)
         logits = self.model.logits(x, rows)
         if self.cfg.objective == "softmin":
             norm = l2nu_norm_pow(self.model)                       # ‖θ‖^ν, with its gradient
@@ -206,12 +211,11 @@ class Trainer:
         last_save = time.time()
         bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, desc="train")
-        status = self.status
         while self.step < self.cfg.steps and self.polish_stage == 0 and self.status != "converged":
             t0 = time.time()
             loss, lr = self._take_step()
             if not math.isfinite(loss):
-                status = "diverged"
+                self.status = "diverged"
                 break
             self.step += 1
             if self.step in self.reseed_steps:
@@ -224,20 +228,20 @@ class Trainer:
                 self._log(row)
                 bar.set_postfix(margin_ratio=row["margin_ratio"], acc=row["train_accuracy"])
                 if self.converged():
-                    status = self.status = "converged"
+                    self.status = "converged"
                     break
             if self.step in self.ckpt_steps or time.time() - last_save > SAVE_EVERY_SECONDS:
                 self.save()
                 last_save = time.time()
         bar.close()
-        if status == "diverged":
+        if self.status == "diverged":
             where = f" in {self.recorder.run_dir}" if self.recorder is not None else ""
             raise DivergedError(f"loss became {loss} at step {self.step}; last good checkpoint kept{where}")
         if self.history[-1]["step"] != self.step:  # stopped between log rows
             self._log(self.evaluate())
         self.save()
         self._polish()
-        return self.result(status)
+        return self.result(self.status)
 
     def _polish(self) -> None:
         """The L-BFGS stages of `refine` (softmin recipes with polish_iters > 0), one metric row and one saved
@@ -248,7 +252,8 @@ class Trainer:
         while self.polish_stage < len(POLISH_TAU_FACTORS):
             t0 = time.time()
             tau = self.cfg.tau_end * POLISH_TAU_FACTORS[self.polish_stage]
-            lbfgs_polish(self.model, self.train, rows, tau, self.cfg.polish_iters)
+            lbfgs_polish(self.model, self.train.model_input(self.model), self.train.y, rows, tau, self.cfg.polish_iters)
+            self._project()
             self.step += self.cfg.polish_iters
             self.polish_stage += 1
             self.elapsed += time.time() - t0
