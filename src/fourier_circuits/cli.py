@@ -15,7 +15,7 @@ import click
 
 from fourier_circuits.errors import ConfigError, DivergedError, ResourceError, RunBusyError, TaskError
 from fourier_circuits.runs import store as runstore
-from fourier_circuits.tasks.registry import make_task, task_kind, task_names
+from fourier_circuits.tasks.registry import make_task, task_kind, task_names, task_values
 from fourier_circuits.training.config import choices, resolve_config
 from fourier_circuits.training.presets import PRESETS, RECIPES
 
@@ -103,11 +103,10 @@ def solve(task: str, p: int | None, k: int, group: str | None, n: int | None, as
     """Certified γ* for k-input composition in any finite group (THEORY.md §8): the class LP (upper bound,
     class weights q, the irreps the optimal neurons use) and a network reaching it (lower bound). Covers
     --task group and --task modadd with any modulus p ≥ 2, prime or composite."""
-    from types import SimpleNamespace
     kind = task_kind(task)
     if kind.solver_group is None:
         raise TaskError(f"solve covers the tasks whose γ* is a group-composition LP (modadd, group), not {task}")
-    spec, k = kind.solver_group(SimpleNamespace(p=p, k=k, group=group, n=n, support=None, confirm_large=False))
+    spec, k = kind.solver_group(task_values(p=p, k=k, group=group, n=n))
     from fourier_circuits.theory.solver.answer import solve_group
     answer, model = solve_group(spec, k)
     if out is not None:
@@ -121,8 +120,11 @@ def solve(task: str, p: int | None, k: int, group: str | None, n: int | None, as
                   "margin_ratio": answer["lower_bound"] / answer["gamma_star"], "train_accuracy": None,
                   "test_accuracy": None, "train_loss": None, "gamma_star_source": "solver"}
         answer["run_dir"] = str(save_network_run(cfg, model, out, result))
-    lines = [f"{spec}, k={k}: γ* = {answer['gamma_star']:.10g} ({'certified' if answer['certified'] else 'not certified'}; "
-             f"bounds [{answer['lower_bound']}, {answer['upper_bound']:.10g}], gap {answer['relative_gap']})",
+    def num(x, fmt: str) -> str:
+        return "none" if x is None else format(x, fmt)
+    lines = [f"{spec}, k={k}: γ* = {num(answer['gamma_star'], '.10g')} "
+             f"({'certified' if answer['certified'] else 'not certified'}; bounds [{num(answer['lower_bound'], '.10g')}, "
+             f"{answer['upper_bound']:.10g}], gap {num(answer['relative_gap'], '.2g')})",
              "class weights q: " + ", ".join(f"{c}: {w:.4g}" for c, w in answer["class_weights"].items()),
              "irreps used: " + ", ".join(f"{r['name']} ({r['mass']:.3g})" for r in answer["irreps_used"]),
              f"closed form: {answer['closed_form']}", f"{answer['seconds']:.2f} s"]

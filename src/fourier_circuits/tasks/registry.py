@@ -49,11 +49,16 @@ def kind_of(cfg) -> TaskKind:
     return task_kind(cfg.task)
 
 
-def make_task(name: str, p: int | None = None, k: int = 2, group: str | None = None, n: int | None = None,
-              support: list[int] | None = None, confirm_large: bool = False):
-    """Build a task from its CLI name: modadd (p, k), group (spec), parity (n, k, support)."""
-    values = SimpleNamespace(p=p, k=k, group=group, n=n, support=support, confirm_large=confirm_large)
-    return task_kind(name).make_task(values)
+def task_values(p: int | None = None, k: int = 2, group: str | None = None, n: int | None = None,
+                support: list[int] | None = None, confirm_large: bool = False) -> SimpleNamespace:
+    """The task options of the CLI, as the object a kind's hooks read (like a TrainConfig's task section)."""
+    return SimpleNamespace(p=p, k=k, group=group, n=n, support=support, confirm_large=confirm_large)
+
+
+def make_task(name: str, **options):
+    """Build a task from its CLI name and options (`task_values`): modadd (p, k), group (spec, k), parity
+    (n, k, support)."""
+    return task_kind(name).make_task(task_values(**options))
 
 
 def task_of(cfg):
