@@ -353,7 +353,14 @@ def test_polish_raises_the_margin_and_logs_one_row_per_stage():
     t = Trainer(resolve_config(**base, polish_iters=50), None, progress=False)
     polished = t.run()
     stages = [r for r in t.history if "polish_tau" in r]
-    assert [r["step"] for r in stages] == [200, 250, 300] and polished["steps"] == 300
+    n = len(stages)
+    assert 3 <= n <= 5 and [r["step"] for r in stages] == [150 + 50 * i for i in range(1, n + 1)]
+    assert polished["steps"] == 150 + 50 * n
+    margins = [t.history[-n - 1]["normalized_margin"]] + [r["normalized_margin"] for r in stages]
+    gains = [(b - a) / a for a, b in zip(margins, margins[1:])]
+    from fourier_circuits.training.refine import POLISH_MIN_GAIN, POLISH_MIN_STAGES
+    assert all(g >= POLISH_MIN_GAIN for g in gains[POLISH_MIN_STAGES - 1:n - 1])  # a stage that paid: go on
+    assert n == 5 or gains[-1] < POLISH_MIN_GAIN                                  # one that did not: the last
     assert polished["margin_ratio"] > plain["margin_ratio"]       # the same Adam phase, then the polish
     assert l2nu_norm(t.model) == pytest.approx(1.0, rel=1e-10)
 

@@ -192,20 +192,15 @@ def _li_net(ctx: Context, k: int) -> list[RunOutcome]:
     return ctx.runs(f"k={k}", [fast_modadd(p, k, ctx.scale)])
 
 
-# Degree ≥ 5: with the softmin temperature annealed to 300 (in units of the RMS logit) the margin of k = 5,
-# p = 5, m = 1024 stays ≈ 0 after 2000 steps. Annealed to 30: 0.88 γ* after 600 steps; to 10: 0.95 after
-# 1200, 0.96 after 3000 (to 5 or 3: worse). k = 6, p = 3, m = 2048 with τ_end = 10: 0.9915 γ* after 1200
-# steps, 0.9988 after 2000 (τ_end = 30, 600 steps: 0.0003).
-HIGH_DEGREE = dict(tau_end=10.0)
-
-
+# Degree ≥ 5 (the fast recipe anneals τ to 10 there, training/presets.py): k = 6, p = 3, m = 2048 needs
+# fewer Adam steps before the polish than k = 5, p = 5, m = 1024.
 def fast_modadd(p: int, k: int, scale: str) -> dict:
     """The fast recipe at the sufficient width m = 2^{2k−2}(p−1) on the whole population."""
     cfg = dict(p=p, k=k, width=min_width(p, k))
     if k in (3, 4) and scale == "ci":  # ci: half the fast recipe's 8000-step cap, then the polish (the claims
         cfg["steps"] = 4000             # are the single-frequency share and coverage; the margin is not claimed)
-    if k >= 5:  # ci: k = 6 at p = 3 (one frequency) needs fewer Adam steps before the polish than k = 5
-        cfg.update(HIGH_DEGREE, steps=by_scale(scale, 2000 if k == 5 else 1200, 4000, 8000))
+    if k >= 5:
+        cfg["steps"] = by_scale(scale, 2000 if k == 5 else 1200, 4000, 8000)
     return cfg
 
 

@@ -14,7 +14,7 @@ import tomllib
 
 from fourier_circuits.errors import ConfigError, TaskError
 from fourier_circuits.tasks.registry import DEFAULT_MODEL, kind_of, kinds, task_names, task_of
-from fourier_circuits.training.presets import PRESETS, RECIPE_STEPS_BY_DEGREE, RECIPES
+from fourier_circuits.training.presets import PRESETS, RECIPE_DEFAULTS_BY_DEGREE, RECIPES
 from fourier_circuits.training.resources import check_resources
 
 
@@ -133,9 +133,10 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
     merged = {"recipe": recipe, **RECIPES[recipe], **(PRESETS.get(preset, {}) if preset else {}), **values}
-    if recipe in RECIPE_STEPS_BY_DEGREE and "steps" not in {**(PRESETS.get(preset, {}) if preset else {}), **values}:
-        degree = merged.get("degree") or merged.get("k", 2)
-        merged["steps"] = RECIPE_STEPS_BY_DEGREE[recipe](degree)  # the recipe's own step cap
+    if recipe in RECIPE_DEFAULTS_BY_DEGREE:  # the recipe's own step cap (and τ_end) for this degree
+        given = {**(PRESETS.get(preset, {}) if preset else {}), **values}
+        by_degree = RECIPE_DEFAULTS_BY_DEGREE[recipe](merged.get("degree") or merged.get("k", 2))
+        merged.update({key: v for key, v in by_degree.items() if key not in given})
     task_kind = kinds().get(merged.get("task", "modadd"))
     if task_kind is not None and "p" not in task_kind.options:
         merged.setdefault("p", None)  # the modadd default p is meaningless for tasks that do not read it

@@ -29,7 +29,7 @@ from fourier_circuits.training.objectives import (
     rms_normalized_logit,
     softmin_value_and_grad,
 )
-from fourier_circuits.training.refine import POLISH_TAU_FACTORS, lbfgs_polish, reseed_dead_neurons
+from fourier_circuits.training.refine import POLISH_MIN_GAIN, POLISH_MIN_STAGES, POLISH_TAU_FACTORS, lbfgs_polish, reseed_dead_neurons
 from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
 
 SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often
@@ -245,12 +245,13 @@ class Trainer:
 
     def _polish(self) -> None:
         """The L-BFGS stages of `refine` (softmin recipes with polish_iters > 0), one metric row and one saved
-        state each; their iterations count as steps. A resumed run continues with the next stage."""
+        state each; their iterations count as steps. After POLISH_MIN_STAGES, a stage that gained less than
+        POLISH_MIN_GAIN (relative) is the last. A resumed run continues with the next stage."""
         if self.cfg.polish_iters == 0 or self.cfg.objective != "softmin" or not self.cfg.normalize:
             return
         rows = self.model.rows_per_chunk(self.budget)
         while self.polish_stage < len(POLISH_TAU_FACTORS):
-            t0 = time.time()
+            t0, before = time.time(), self.history[-1]["normalized_margin"]
             tau = self.cfg.tau_end * POLISH_TAU_FACTORS[self.polish_stage]
             lbfgs_polish(self.model, self.train.model_input(self.model), self.train.y, rows, tau, self.cfg.polish_iters)
             self._project()
@@ -258,6 +259,9 @@ class Trainer:
             self.polish_stage += 1
             self.elapsed += time.time() - t0
             self._log({**self.evaluate(), "polish_tau": tau})
+            gain = (self.history[-1]["normalized_margin"] - before) / abs(before) if before > 0 else math.inf
+            if self.polish_stage >= POLISH_MIN_STAGES and gain < POLISH_MIN_GAIN:
+                self.polish_stage = len(POLISH_TAU_FACTORS)  # saved with the state: a resumed run ends here too
             if self.recorder is not None:
                 self.recorder.save(self, checkpoint=True)
 
