@@ -45,3 +45,40 @@ def test_float32_run_collapses_and_float64_run_of_the_same_seed_does_not():
     # defined on the run's own dtype: at the same ~1e-8 loss the float64 run has no one-hot row. (Early on, at
     # lr 3e-2, a transient Adam spike (step ~32, gap ~52) collapses 1 of 25 rows even in float64.)
     assert rows64[-1]["sc_fraction"] == 0.0 and rows64[-1]["max_logit_gap"] < 37
+
+
+def _polynet_ce_run(dtype: str, run_dir=None) -> list[dict]:
+    # [LI]'s cross-entropy + AdamW on a homogeneous PolyNet, no penalty, lr 0.05, whole population: after
+    # 400 steps the train loss is ~1.4e-7 with logit gaps of ~28, between float32's one-hot threshold (~17)
+    # and float64's (~37)
+    cfg = resolve_config(recipe="li", p=5, k=2, width=20, regularizer="none", lam=0.0, lr=0.05,
+                         lr_schedule="constant", steps=400, n_evals=5, train_fraction=1.0, batch_size=None,
+                         dtype=dtype, device="cpu")
+    if run_dir is not None:
+        from fourier_circuits.runs.train import train
+        train(cfg, run_dir, progress=False)
+        from fourier_circuits.runs.store import read_metrics
+        return read_metrics(run_dir)
+    trainer = Trainer(cfg, progress=False)
+    trainer.run()
+    return trainer.history
+
+
+def test_cross_entropy_polynet_rows_carry_margins_and_collapse(tmp_path):
+    from fourier_circuits.runs.analyze import analyze_run
+    rows32 = _polynet_ce_run("float32", tmp_path / "f32")
+    rows64 = _polynet_ce_run("float64")
+    for rows in (rows32, rows64):
+        assert all(r["normalized_margin"] is not None and r["sc_fraction"] is not None for r in rows)
+        assert rows[-1]["train_loss"] < 1e-6 and 17 < rows[-1]["max_logit_gap"] < 37
+    assert rows32[0]["sc_fraction"] == 0.0 and rows32[-1]["sc_fraction"] > 0.5
+    assert rows64[-1]["sc_fraction"] == 0.0
+    summary = analyze_run(tmp_path / "f32")
+    assert summary["sc_fraction_max"] == max(r["sc_fraction"] for r in rows32)
+    assert any(f.endswith("softmax_collapse.png") for f in summary["figures"])
+
+
+def test_margin_recipe_rows_have_no_collapse_keys():
+    trainer = Trainer(resolve_config(p=5, k=2, width=16, steps=20, polish_iters=0), progress=False)
+    trainer.run()
+    assert "sc_fraction" not in trainer.history[-1]   # softmin on the sphere: the logits stay bounded

@@ -41,11 +41,19 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     summary.update(run_dir=str(run_dir), task=run.cfg.task, normalized_margin=last.get("normalized_margin"),
                    margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"),
                    gamma_star_source=kind.gamma_star_source(run.cfg) if gamma_star is not None else None)
+    # softmax collapse (training.evaluation.collapse_stats), on every cross-entropy run: the largest SC
+    # fraction over the metric rows (rows written before the diagnostics have none)
+    collapse = [r for r in run.metrics if r.get("sc_fraction") is not None]
+    if collapse:
+        summary["sc_fraction_max"] = max(r["sc_fraction"] for r in collapse)
     rows = [r for r in run.metrics if r["step"] > 0 and r["normalized_margin"] is not None]
     if plots and rows:
         from fourier_circuits.analysis.plots import plot_margin_curve
         figures += plot_margin_curve([r["step"] for r in rows], [r["normalized_margin"] for r in rows],
                                      gamma_star, run_dir / "figures" / "margin")
+    if plots and collapse:
+        from fourier_circuits.analysis.plots import plot_softmax_collapse
+        figures += plot_softmax_collapse(run.metrics, run_dir / "figures" / "softmax_collapse")
     if plots:
         summary["figures"] = [str(p) for p in figures]
     store.atomic_write_json(run_dir / "analysis.json", summary)

@@ -126,13 +126,11 @@ def analyze(run: RunView) -> tuple[dict, list]:
         "test_acc_step": first_step_at(metrics, "test_accuracy"),
         "test_loss_collapse_step": test_loss_collapse_step(metrics),
         "train_accuracy": last.get("train_accuracy"), "test_accuracy": last.get("test_accuracy"),
-        # softmax collapse (training.evaluation.collapse_stats): the largest SC fraction over the metric rows
-        "sc_fraction_max": max((r["sc_fraction"] for r in metrics if r.get("sc_fraction") is not None), default=None),
     }
     summary["progress"] = progress_over_checkpoints(run, summary["key_frequencies"])
     if run.fig_dir is None:
         return summary, []
-    from fourier_circuits.analysis.plots import plot_accuracy_curve, plot_progress_measures, plot_softmax_collapse
+    from fourier_circuits.analysis.plots import plot_accuracy_curve, plot_progress_measures
     figures = []
     for h in np.argsort(-final["max_power"], kind="stable")[:2]:
         figures += plot_head(matrices[int(h)], run.fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
@@ -142,8 +140,6 @@ def analyze(run: RunView) -> tuple[dict, list]:
                                        [r["test_accuracy"] for r in rows], run.fig_dir / "accuracy")
     if summary["progress"]:
         figures += plot_progress_measures(summary["progress"], run.fig_dir / "progress_measures")
-    if any(r.get("sc_fraction") is not None for r in metrics):  # rows written before the diagnostics: none
-        figures += plot_softmax_collapse(metrics, run.fig_dir / "softmax_collapse")
     return summary, figures
 
 

@@ -5,9 +5,10 @@ normalized margin h/‖θ‖^ν and margin_ratio = normalized margin / γ* (None
 homogeneous (the transformer): float64 cross-entropy and accuracy only; margin, norm, normalized_margin and
 margin_ratio are None (the logits are not homogeneous in θ).
 
-Cross-entropy rows (`loss_row`) also carry softmax-collapse diagnostics (Prieto et al. 2025, "Grokking at
-the edge of numerical stability"), measured over the training set on the logits as the model computes them
-(in the run's dtype), see `collapse_stats`: sc_fraction, max_logit_gap, nlm_cosine, nlm_fraction.
+Cross-entropy rows (`loss_row`; `margin_collapse_row` for homogeneous models trained on cross-entropy) also
+carry softmax-collapse diagnostics (Prieto et al. 2025, "Grokking at the edge of numerical stability"),
+measured over the training set on the logits as the model computes them (in the run's dtype), see
+`collapse_stats`: sc_fraction, max_logit_gap, nlm_cosine, nlm_fraction.
 """
 from __future__ import annotations
 
@@ -92,6 +93,13 @@ def train_loss_accuracy_collapse(model, batch, budget: int) -> tuple[float | Non
         return None, None, collapse_stats(batch.y.new_zeros((0, 1), dtype=torch.float32), batch.y)
     ce_sum, correct, kept = _scan(model, batch, budget, keep=True)
     return ce_sum / n, correct / n, collapse_stats(torch.cat(kept), batch.y)
+
+
+def margin_collapse_row(model, train, test, budget: int, gamma_star: float | None) -> dict:
+    """`margin_row` plus the `collapse_stats` of the training logits in the run's dtype: the cross-entropy
+    runs of homogeneous models ([MO], [LI] recipes), whose logits grow without bound."""
+    _, _, kept = _scan(model, train, budget, keep=True)
+    return {**margin_row(model, train, test, budget, gamma_star), **collapse_stats(torch.cat(kept), train.y)}
 
 
 def loss_row(model, train, test, budget: int, gamma_star: float | None = None) -> dict:

@@ -22,7 +22,7 @@ from fourier_circuits.models.margins import l2nu_norm_pow
 from fourier_circuits.tasks.registry import kind_of, task_of
 from fourier_circuits.tasks.split import train_test_split
 from fourier_circuits.training.config import TrainConfig
-from fourier_circuits.training.evaluation import loss_row, margin_row
+from fourier_circuits.training.evaluation import loss_row, margin_collapse_row, margin_row
 from fourier_circuits.training.objectives import (
     cross_entropy64,
     regularizer,
@@ -97,7 +97,7 @@ class Trainer:
         self.gamma_star = kind.gamma_star(cfg, self.model)
         self.gamma_star_source = kind.gamma_star_source(cfg) if self.gamma_star is not None else None
         self.nu = self.model.nu                               # None: not homogeneous, no margins
-        self._row = loss_row if self.nu is None else margin_row
+        self._row = loss_row if self.nu is None else margin_collapse_row if cfg.objective == "ce" else margin_row
         if cfg.normalize:
             self._project()
         # lr for the normalized recipe is relative to the RMS parameter entry on the unit sphere
