@@ -330,3 +330,38 @@ def plot_margin_feature_link(rows: Sequence[dict], path: str | Path) -> tuple[Pa
     ax.set_title("Neurons become single frequencies as the margin closes")
     ax.legend(loc="lower left")
     return save_figure(fig, path)
+
+
+def plot_irrep_masses(cases: Sequence[tuple[str, Sequence[tuple[str, float]]]], path: str | Path) -> tuple[Path, Path]:
+    """Which irreps carry the max-margin neurons (THEORY.md §8): one horizontal bar per (group, k) case, cut
+    into the mass the class LP's dual gives each irrep it uses (segments labelled by irrep name)."""
+    fig = new_figure(8.0, 0.42 * len(cases) + 1.2)
+    ax = fig.add_subplot()
+    for row, (_, masses) in enumerate(cases):
+        left = 0.0
+        for j, (name, mass) in enumerate(masses):
+            ax.barh(row, mass, left=left, color=COLORS[j % len(COLORS)], edgecolor="white", height=0.7)
+            if mass > 0.06:
+                ax.text(left + mass / 2, row, name, ha="center", va="center", fontsize=6, color="white")
+            left += mass
+    ax.set_yticks(np.arange(len(cases)), [label for label, _ in cases], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the optimal neuron mass")
+    ax.set_title("Irreps used by max-margin networks (class-LP dual)")
+    return save_figure(fig, path)
+
+
+def plot_composite_ratio(rows: Sequence[tuple[int, int, float]], path: str | Path) -> tuple[Path, Path]:
+    """γ*(C_n, k) / [LI]'s formula at composite moduli n, one line per k (rows: (n, k, ratio))."""
+    fig = new_figure(5.5, 3.6)
+    ax = fig.add_subplot()
+    for j, k in enumerate(sorted({k for _, k, _ in rows})):
+        pts = sorted((n, r) for n, kk, r in rows if kk == k)
+        ax.plot([n for n, _ in pts], [r for _, r in pts], "o-", color=COLORS[j % len(COLORS)], label=f"k = {k}")
+    ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+    ax.set_xlabel("modulus n (composite)")
+    ax.set_ylabel("γ* / [LI] Thm 4.1 formula")
+    ax.set_title("Composite moduli: where [LI]'s formula holds")
+    ax.legend()
+    return save_figure(fig, path)
