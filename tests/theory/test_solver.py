@@ -147,19 +147,10 @@ def _small_groups(max_order):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", _small_groups(60))
-def test_symmetric_all_small_groups_k2(spec):
-    ref = class_lp(spec, 2)["gamma_star"]
-    r = column_generation_group(spec, 2)
-    assert r["lower"] == pytest.approx(ref, rel=1e-6)
-    assert r["upper"] == pytest.approx(ref, rel=1e-6)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", _small_groups(24))
-def test_symmetric_all_small_groups_k3(spec):
-    ref = class_lp(spec, 3)["gamma_star"]
-    r = column_generation_group(spec, 3)
+@pytest.mark.parametrize("spec, k", [(s, 2) for s in _small_groups(60)] + [(s, 3) for s in _small_groups(24)])
+def test_symmetric_all_small_groups(spec, k):
+    ref = class_lp(spec, k)["gamma_star"]
+    r = column_generation_group(spec, k)
     assert r["lower"] == pytest.approx(ref, rel=1e-6)
     assert r["upper"] == pytest.approx(ref, rel=1e-6)
 

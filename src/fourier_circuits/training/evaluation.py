@@ -98,8 +98,7 @@ def train_loss_accuracy_collapse(model, batch, budget: int) -> tuple[float | Non
 def margin_collapse_row(model, train, test, budget: int, gamma_star: float | None) -> dict:
     """`margin_row` plus the `collapse_stats` of the training logits in the run's dtype: the cross-entropy
     runs of homogeneous models ([MO], [LI] recipes), whose logits grow without bound."""
-    _, _, kept = _scan(model, train, budget, keep=True)
-    return {**margin_row(model, train, test, budget, gamma_star), **collapse_stats(torch.cat(kept), train.y)}
+    return {**margin_row(model, train, test, budget, gamma_star), **train_loss_accuracy_collapse(model, train, budget)[2]}
 
 
 def loss_row(model, train, test, budget: int, gamma_star: float | None = None) -> dict:

@@ -117,6 +117,15 @@ RECIPE_DEFAULTS_BY_DEGREE = {
     "fast": lambda degree: dict(steps=2000) if degree <= 2 else dict(steps=8000) if degree <= 4
     else dict(steps=8000, tau_end=10.0)}
 
+
+
+def recipe_values(recipe: str, degree: int) -> dict:
+    """What `recipe` sets by itself for a net of degree d: its RECIPES entry and its defaults by degree."""
+    by_degree = RECIPE_DEFAULTS_BY_DEGREE.get(recipe)
+    return {**RECIPES[recipe], **(by_degree(degree) if by_degree else {})}
+
+
 # Recipe values changed since runs were written with them: recipe -> {key: earlier value}. A run directory
-# holding the earlier value is still the run of its command (runs.train.prepare_run_dir), as with LATER_KEYS.
+# holding the earlier value, opened by a command that gets the recipe's current value, is still the run of
+# that command (runs.train.prepare_run_dir), as with LATER_KEYS.
 RECIPE_EARLIER_VALUES = {"fast": {"tau_start": 1.0, "tau_end": 300.0}}  # until τ started at 0.1 (d ≥ 5: ended at 10)
