@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -378,7 +379,8 @@ def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_jso
               help="report directory (index.html, summary.json, figures/)")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default=None,
               help="run store root (default $FOURIER_CIRCUITS_RUNS or ./runs); finished runs are reused")
-@click.option("--workers", type=int, default=1, show_default=True, help="parallel training processes")
+@click.option("--workers", type=int, default=None,
+              help="parallel processes for runs and their analyses [default: the CPU cores, at most 8]")
 @click.option("--list", "list_only", is_flag=True, help="list the recipes and exit")
 @click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
 @click.option("--json", "as_json", is_flag=True)
@@ -392,6 +394,7 @@ def reproduce(recipe_names, scale, out, runs_dir, workers, list_only, progress, 
         emit({n: r.title for n, r in FIGURE_RECIPES.items()}, as_json,
              "\n".join(f"{n:18} {r.title}" for n, r in FIGURE_RECIPES.items()))
         return
+    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     summary = run_reproduce(list(recipe_names), scale, out, runs_dir, workers, progress and not as_json,
                             command="fourier-circuits reproduce " + " ".join(sys.argv[2:]))
     fails = [c for c in summary["claims"] if not c["holds"]]

@@ -1,4 +1,4 @@
-"""Figure recipes: claim semantics, the minimal-width bisection, and every recipe at every scale asking
+"""Figure recipes: claim semantics and every recipe at every scale asking
 for valid configurations (checked against a fake context: nothing is trained here)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fourier_circuits.reproduce.claims import Claim, at_least, at_most
-from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, minimal_width_search
+from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES
 from fourier_circuits.training.config import resolve_config
 
 
@@ -20,27 +20,6 @@ def test_at_least_and_at_most():
     assert at_least("c", None, 0.99).measured == "n/a"
     assert at_most("c", 0.5, 0.8).holds and not at_most("c", 0.9, 0.8).holds
     assert at_least("c", 0.5, 0.25, " γ*", ".3f").expected == "≥ 0.250 γ*"
-
-
-@pytest.mark.parametrize("threshold", [1, 2, 7, 13, 16])
-def test_minimal_width_search_finds_the_threshold(threshold):
-    calls = []
-
-    def ratio_at(m):
-        calls.append(m)
-        return 1.0 if m >= threshold else 0.5
-
-    m_min, tried = minimal_width_search(ratio_at, 16)
-    assert m_min == threshold
-    assert set(tried) == set(calls) and len(calls) <= 1 + 4 + 1  # bound + log2(16) bisection steps
-    assert tried[m_min] >= 0.999
-    if threshold > 1:
-        assert tried.get(threshold - 1, 0.5) < 0.999
-
-
-def test_minimal_width_search_when_the_bound_misses():
-    m_min, tried = minimal_width_search(lambda m: 0.9, 16)
-    assert m_min is None and tried == {16: 0.9}
 
 
 @dataclass
@@ -55,7 +34,8 @@ FAKE_ANALYSIS = dict(frac_neurons_power_ge_095=1.0, max_power_median=1.0, max_po
                      irrep_power_median_init=0.3, frequency_coverage=1.0, support_fraction_median=1.0,
                      observed_fraction_per_irrep={"a": 0.5, "b": 0.5}, expected_fraction_per_irrep={"a": 0.5, "b": 0.5},
                      nontrivial_irrep_coverage=1.0, head_power_median=0.6, head_power_median_init=0.1,
-                     test_accuracy=1.0, train_acc_step=100, test_acc_step=400, trivial_irrep_neurons=0, figures=[])
+                     test_accuracy=1.0, train_acc_step=100, test_acc_step=400, trivial_irrep_neurons=0, n_significant=10,
+                     figures=[])
 
 
 class FakeContext:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from fourier_circuits.cli import main
 from fourier_circuits.errors import ConfigError, DivergedError
 from fourier_circuits.runs import sweep
-from fourier_circuits.runs.sweep import aggregate, expand_grid, load_sweep_spec, plot_sweep, run_configs
+from fourier_circuits.runs.sweep import RunPool, aggregate, expand_grid, load_sweep_spec, plot_sweep, run_configs
 from fourier_circuits.training.trainer import Trainer
 
 BASE = {"p": 5, "k": 2, "steps": 80}
@@ -168,6 +168,21 @@ def test_workers_2_identical_to_workers_1(configs, reference, tmp_path):
         assert a["normalized_margin"] == b["normalized_margin"]  # bitwise
         assert a["steps"] == b["steps"] and a["train_accuracy"] == b["train_accuracy"]
     assert len(index_rows(tmp_path / "runs")) == 8
+
+
+def test_one_open_pool_serves_several_sweeps(configs, reference, tmp_path):
+    """RunPool (reproduce's pool): two run_configs calls through the same workers give the reference results
+    bitwise, and the pool runs other functions too."""
+    _, ref = reference
+    with RunPool(2) as pool:
+        first = run_configs(configs[:4], tmp_path / "runs", progress=False, pool=pool)
+        second = run_configs(configs[4:], tmp_path / "runs", progress=False, pool=pool)
+        assert pool.submit(pow, 2, 10).result() == 1024
+    for a, b in zip(first + second, ref):
+        assert Path(a["run_dir"]).name == Path(b["run_dir"]).name
+        assert a["normalized_margin"] == b["normalized_margin"]
+    with pytest.raises(ConfigError, match="workers=0"):
+        RunPool(0)
 
 
 def test_killed_sweep_reruns_only_missing_runs(configs, reference, tmp_path, monkeypatch):

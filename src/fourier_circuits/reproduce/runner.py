@@ -7,6 +7,7 @@ and the others go on; failing claims never change the exit status.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -21,7 +22,7 @@ from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, FigureRec
 from fourier_circuits.reproduce.report import RecipeReport, write_report
 from fourier_circuits.runs.analyze import analyze_run
 from fourier_circuits.runs.store import runs_root as default_runs_root
-from fourier_circuits.runs.sweep import run_configs
+from fourier_circuits.runs.sweep import RunPool, run_configs
 from fourier_circuits.training.config import resolve_config
 
 SHOWN_KEYS = ("recipe", "objective", "optimizer", "lr", "regularizer", "lam", "steps", "train_fraction")
@@ -48,9 +49,9 @@ def cached_analysis(run_dir: Path) -> dict:
 class RecipeContext:
     """What a recipe sees: the scale, a figure directory, and `runs(group, overrides)`."""
 
-    def __init__(self, scale: str, runs_root: Path, fig_dir: Path, workers: int) -> None:
+    def __init__(self, scale: str, runs_root: Path, fig_dir: Path, workers: int, pool: RunPool | None = None) -> None:
         self.scale, self.runs_root, self.fig_dir = scale, runs_root, fig_dir
-        self.workers = workers
+        self.workers, self.pool = workers, pool
         self.settings: dict[str, str] = {}
         self.first: dict[str, str] = {}
         self.counts: dict[str, int] = {}
@@ -59,16 +60,25 @@ class RecipeContext:
     def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[Outcome]:
         """Train (or read back) one run per override dict; analyze each (with figures) unless told not to."""
         configs = [resolve_config(**o) for o in overrides]
-        results = run_configs(configs, self.runs_root, workers=self.workers, progress=False)
-        outcomes = []
-        for cfg, res in zip(configs, results):
+        results = run_configs(configs, self.runs_root, workers=self.workers, progress=False, pool=self.pool)
+        for res in results:
             if res.get("status") == "failed":
                 raise RuntimeError(f"run {res.get('run_dir')} failed: {res.get('error')}")
-            run_dir = Path(res["run_dir"])
-            outcomes.append(Outcome(cfg.to_dict(), res, cached_analysis(run_dir) if analyze else {}, run_dir))
-            self.run_dirs.append(str(run_dir))
+        run_dirs = [Path(res["run_dir"]) for res in results]
+        analyses = self._analyses(run_dirs) if analyze else {}
+        outcomes = [Outcome(cfg.to_dict(), res, analyses.get(run_dir, {}), run_dir)
+                    for cfg, res, run_dir in zip(configs, results, run_dirs)]
+        self.run_dirs += [str(d) for d in run_dirs]
         self._describe(group, overrides, configs)
         return outcomes
+
+    def _analyses(self, run_dirs: list[Path]) -> dict[Path, dict]:
+        """cached_analysis of each distinct run, in the pool when there is one and more than one run."""
+        distinct = list(dict.fromkeys(run_dirs))
+        if self.pool is None or len(distinct) <= 1:
+            return {d: cached_analysis(d) for d in distinct}
+        futures = {d: self.pool.submit(cached_analysis, d) for d in distinct}
+        return {d: f.result() for d, f in futures.items()}
 
     def _describe(self, group: str, overrides: list[dict], configs) -> None:
         """One settings line per group: the first overrides, the resolved optimization keys, the seeds, and
@@ -91,9 +101,10 @@ def check_recipe_names(names: list[str]) -> list[FigureRecipe]:
     return [FIGURE_RECIPES[n] for n in (names or list(FIGURE_RECIPES))]
 
 
-def run_recipe(recipe: FigureRecipe, scale: str, runs_root: Path, workers: int) -> RecipeReport:
+def run_recipe(recipe: FigureRecipe, scale: str, runs_root: Path, workers: int,
+               pool: RunPool | None = None) -> RecipeReport:
     fig_dir = runs_root / "reproduce" / scale / recipe.name
-    ctx = RecipeContext(scale, runs_root, fig_dir, workers)
+    ctx = RecipeContext(scale, runs_root, fig_dir, workers, pool)
     start = time.perf_counter()
     claims, figures, error = [], [], None
     try:
@@ -116,7 +127,8 @@ def machine_description() -> str:
 def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", runs_root: str | Path | None = None,
               workers: int = 1, progress: bool = True, command: str = "") -> dict:
     """Run the recipes `names` (all when empty) at `scale`, write out/index.html and out/summary.json, and
-    return the summary (as written to summary.json)."""
+    return the summary (as written to summary.json). With workers > 1, one process pool serves every recipe:
+    its runs and their analyses (one torch thread each on 2 cores) go there."""
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if workers < 1:
@@ -127,9 +139,10 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
     reports = []
     from tqdm import tqdm
     bar = tqdm(recipes, desc=f"reproduce ({scale})", unit="recipe", disable=not progress)
-    for recipe in bar:
-        bar.set_postfix_str(recipe.name)
-        reports.append(run_recipe(recipe, scale, root, workers))
+    with RunPool(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        for recipe in bar:
+            bar.set_postfix_str(recipe.name)
+            reports.append(run_recipe(recipe, scale, root, workers, pool))
     meta = dict(title=f"fourier-circuits: reproduction at scale {scale}", scale=scale,
                 date=time.strftime("%Y-%m-%d %H:%M:%S"), version=__version__, machine=machine_description(),
                 command=command, runs_root=str(root), total_seconds=time.perf_counter() - start)

@@ -129,12 +129,13 @@ def expand_grid(base: dict, grid: dict[str, list], seeds: list[int] | None = Non
 
 # ----------------------------------------------------------------------------------------- running
 def run_configs(configs: list[TrainConfig], runs_root: str | Path, workers: int = 1, backend: str = "local",
-                address: str | None = None, progress: bool = True) -> list[dict]:
+                address: str | None = None, progress: bool = True, pool: RunPool | None = None) -> list[dict]:
     """Train every config in `runs_root / default_run_name(cfg)`; returns their results in config order,
     each with "run_dir" and "config" (the config dict). Finished runs are read back, not dispatched.
 
     backend "local": workers = 1 trains in this process, workers > 1 in a spawn process pool whose
-    workers use cpu_count // workers torch threads each. backend "ray": one task per run (num_cpus=1,
+    workers use cpu_count // workers torch threads each (`pool`: an open RunPool to use instead, when more
+    than one run is to be trained). backend "ray": one task per run (num_cpus=1,
     1 torch thread) on the cluster at `address`, or on a local instance with `workers` CPUs; runs_root
     must then be a file system shared by all nodes. A run that raises is recorded as
     {"status": "failed", "error": ...} and the sweep goes on.
@@ -158,6 +159,8 @@ def run_configs(configs: list[TrainConfig], runs_root: str | Path, workers: int 
                desc="sweep", dynamic_ncols=True, file=sys.stderr)
     if backend == "ray":
         runner = _run_ray(todo, root, workers, address)
+    elif pool is not None and len(todo) > 1:
+        runner = pool.train(todo, root)
     elif workers == 1 or len(todo) <= 1:
         runner = ((run_dir, _train_one(cfg, run_dir, root)) for run_dir, cfg in todo.items())
     else:
@@ -199,19 +202,47 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_pool(todo: dict[Path, TrainConfig], root: Path, workers: int) -> Iterator[tuple[Path, dict]]:
-    """Runs in a spawn process pool; yields (run_dir, result) as they finish."""
-    workers = min(workers, len(todo))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_set_threads,
-                             initargs=(threads,)) as pool:
-        futures = {pool.submit(_train_one, cfg, run_dir, root): run_dir for run_dir, cfg in todo.items()}
+class RunPool:
+    """A spawn process pool kept open across `run_configs` calls (a whole `reproduce`), so that its workers
+    import torch once: `with RunPool(2) as pool: run_configs(..., pool=pool)`. Each worker uses
+    cpu_count // workers torch threads. `pool.submit(fn, *args)` runs any picklable function there too."""
+
+    def __init__(self, workers: int) -> None:
+        if type(workers) is not int or workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got workers={workers!r}")
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> "RunPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None
+
+    def submit(self, fn, *args):
+        if self._executor is None:   # started on first use: a reproduce that trains nothing spawns nothing
+            threads = max(1, (os.cpu_count() or 1) // self.workers)
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                                 initializer=_set_threads, initargs=(threads,))
+        return self._executor.submit(fn, *args)
+
+    def train(self, todo: dict[Path, TrainConfig], root: Path) -> Iterator[tuple[Path, dict]]:
+        """Runs in the pool; yields (run_dir, result) as they finish."""
+        futures = {self.submit(_train_one, cfg, run_dir, root): run_dir for run_dir, cfg in todo.items()}
         for future in as_completed(futures):
             try:
                 result = future.result()
             except Exception as e:  # noqa: BLE001 (a worker process died)
                 result = _failed(e)
             yield futures[future], result
+
+
+def _run_pool(todo: dict[Path, TrainConfig], root: Path, workers: int) -> Iterator[tuple[Path, dict]]:
+    """Runs in a process pool of its own, closed when they are done."""
+    with RunPool(min(workers, len(todo))) as pool:
+        yield from pool.train(todo, root)
 
 
 def import_ray():
