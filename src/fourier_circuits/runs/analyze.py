@@ -15,6 +15,7 @@ from fourier_circuits.runs import store
 from fourier_circuits.runs.checkpoints import checkpoint_steps, load_model, load_run
 from fourier_circuits.tasks.base import RunView
 from fourier_circuits.tasks.registry import kind_of, task_of
+from fourier_circuits.tasks.solver_cache import solver_cache_at
 
 
 def run_view(run_dir: str | Path, plots: bool = True) -> RunView:
@@ -37,7 +38,8 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     kind = kind_of(run.cfg)
     summary, figures = kind.analyze(run)
     last = run.metrics[-1] if run.metrics else {}
-    gamma_star = kind.gamma_star(run.cfg, run.model)
+    with solver_cache_at(run_dir.parent / store.SOLVER_DIR):   # the store the run lives in
+        gamma_star = kind.gamma_star(run.cfg, run.model)
     summary.update(run_dir=str(run_dir), task=run.cfg.task, normalized_margin=last.get("normalized_margin"),
                    margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"),
                    gamma_star_source=kind.gamma_star_source(run.cfg) if gamma_star is not None else None)

@@ -29,6 +29,9 @@ from fourier_circuits.errors import RunBusyError
 RUNS_ENV = "FOURIER_CIRCUITS_RUNS"
 
 
+SOLVER_DIR = "solver"   # <root>/solver/<key>.json: solver values shared by the runs of a store (tasks.solver_cache)
+
+
 def runs_root(root: str | Path | None = None) -> Path:
     """Root of the run store: the argument, else $FOURIER_CIRCUITS_RUNS, else ./runs."""
     return Path(root or os.environ.get(RUNS_ENV) or "runs")

@@ -10,6 +10,7 @@ from fourier_circuits.runs import store
 from fourier_circuits.runs.checkpoints import RunRecorder
 from fourier_circuits.runs.naming import config_hash, default_run_name  # noqa: F401  (part of this API)
 from fourier_circuits.tasks.registry import task_of
+from fourier_circuits.tasks.solver_cache import solver_cache_at
 from fourier_circuits.tasks.split import train_test_split
 from fourier_circuits.training.config import LATER_KEYS, TrainConfig
 from fourier_circuits.training.presets import RECIPE_EARLIER_VALUES, recipe_values
@@ -43,12 +44,18 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = 
           runs_root: str | Path | None = None) -> dict:
     """Train the run of `cfg` in `run_dir`: start it, resume it after a crash, or return its stored result.
 
-    The run is registered in the SQLite index of `runs_root` (default: the run directory's parent).
+    The run is registered in the SQLite index of `runs_root` (default: the run directory's parent), and a
+    solver value it needs (γ* where no closed form applies) is cached in `runs_root/solver`.
     """
     if run_dir is None:
         return Trainer(cfg, None, progress).run()
     run_dir = prepare_run_dir(cfg, run_dir)
     index = store.RunIndex(runs_root if runs_root is not None else run_dir.parent)
+    with solver_cache_at(index.root / store.SOLVER_DIR):   # γ* without a closed form: solved once per store
+        return _train_in_store(cfg, run_dir, index, progress)
+
+
+def _train_in_store(cfg: TrainConfig, run_dir: Path, index: store.RunIndex, progress: bool) -> dict:
     result_path = run_dir / "result.json"
     if result_path.exists():
         return json.loads(result_path.read_text())

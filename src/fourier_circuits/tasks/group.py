@@ -9,7 +9,8 @@ For G = C_n (element i is the residue i, table (a+b) mod n) the population is Mo
 """
 from __future__ import annotations
 
-import functools
+import hashlib
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,6 +25,7 @@ from fourier_circuits.tasks.base import (
     polynet_label,
 )
 from fourier_circuits.tasks.modadd import build_polynet
+from fourier_circuits.tasks.solver_cache import remembered
 
 MAX_K = 6  # the largest number of inputs a run may compose (validate); larger k is refused by name
 
@@ -119,12 +121,20 @@ def validate(cfg) -> None:
         raise ConfigError(f"task group composes 2 to {MAX_K} elements: k must be in [2, {MAX_K}], got k={cfg.k}")
 
 
-@functools.lru_cache(maxsize=64)
 def gamma_star_k(spec: str, k: int) -> float:
     """γ*(G, k) of the z^k net from the class LP of THEORY.md §8 (`theory.solver.class_lp`; its agreement with
-    the generic certificate and with a constructed network is tested in tests/theory/test_solver.py)."""
+    the generic certificate and with a constructed network is tested in tests/theory/test_solver.py), solved
+    once per run store (`tasks.solver_cache`)."""
     from fourier_circuits.theory.solver import class_lp
-    return class_lp(spec, k)["gamma_star"]
+    return remembered(solver_key("group", spec, k), lambda: class_lp(spec, k)["gamma_star"])
+
+
+def solver_key(kind: str, spec: str, k: int) -> str:
+    """A file-name-safe cache key; a spec with other characters gets a hash of itself appended."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", spec)
+    if safe != spec:
+        safe += "-" + hashlib.sha1(spec.encode()).hexdigest()[:8]
+    return f"{kind}-{safe}-k{k}"
 
 
 def _closed_form(cfg) -> float | None:
