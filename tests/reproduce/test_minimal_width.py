@@ -62,3 +62,9 @@ def test_stalls_are_the_seeds_below_the_target_at_or_above_m_min():
     stalls = scan.stalls()
     assert stalls and all(m >= 12 and r < TARGET for m, _, r in stalls)
     assert {(m, s) for m, s, _ in stalls} == {(m, s) for m in scan.ratios if m >= 12 for s in (1, 2)}
+
+
+def test_without_the_check_nothing_is_retrained():
+    ratios_at, calls = curve(set(range(12, 17)))
+    scan = scan_widths(ratios_at, 16, check=False)
+    assert scan.m_min == 12 and scan.check == {} and not any(doubled for _, doubled in calls)
