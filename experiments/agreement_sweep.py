@@ -1,0 +1,85 @@
+"""The §8 class LP against the certificate that uses no irreps, on every group spec the package builds up to an
+order (issue 14: order ≤ 60 at k = 2, ≤ 24 at k = 3).
+
+The specs: C_n, D_n, S_n, A_n, Q8 and every direct product of two or three of them (factors of order ≥ 2,
+written in a canonical order) up to the order. Each (spec, k) gets
+  - `class_lp` (THEORY.md §8: the class LP over irreps, Frobenius–Schur indicators),
+  - `column_generation_group` (the symmetrized column generation: neurons found by sphere search, no irreps),
+and one JSON line: both values, the largest relative difference of the column generation's two bounds from
+the class LP (`worst`), whether that is ≤ 1e−6, and the seconds. Lines already in `--out` are skipped, so a
+killed sweep resumes.
+
+    python experiments/agreement_sweep.py --k 2 --max-order 60 --out agreement_k2.jsonl
+    python experiments/agreement_sweep.py --k 3 --max-order 24 --out agreement_k3.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import time
+from pathlib import Path
+
+
+def family_specs(max_order: int) -> list[tuple[str, int]]:
+    """(spec, order) of the single families up to max_order (order ≥ 2)."""
+    out = [(f"C{n}", n) for n in range(2, max_order + 1)]
+    out += [(f"D{n}", 2 * n) for n in range(3, max_order // 2 + 1)]
+    out += [(f"S{n}", math.factorial(n)) for n in range(3, 8) if math.factorial(n) <= max_order]
+    out += [(f"A{n}", math.factorial(n) // 2) for n in range(4, 8) if math.factorial(n) // 2 <= max_order]
+    out += [("Q8", 8)] if max_order >= 8 else []
+    return out
+
+
+def group_specs(max_order: int) -> list[str]:
+    """Single families and products of two or three factors (non-decreasing in a fixed factor order)."""
+    single = family_specs(max_order)
+    specs = [s for s, _ in single]
+    for r in (2, 3):
+        for combo in itertools.combinations_with_replacement(range(len(single)), r):
+            order = math.prod(single[i][1] for i in combo)
+            if order <= max_order:
+                specs.append("x".join(single[i][0] for i in combo))
+    return specs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", type=int, default=2)
+    ap.add_argument("--max-order", type=int, default=60)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--only", default=None, help="comma-separated specs instead of the enumeration")
+    args = ap.parse_args()
+    from fourier_circuits.algebra.groups import parse_group
+    from fourier_circuits.theory.solver import class_lp
+    from fourier_circuits.theory.solver.symmetric import column_generation_group
+    done = set()
+    if args.out.exists():
+        done = {json.loads(line)["spec"] for line in args.out.read_text().splitlines() if line.strip()}
+    specs = args.only.split(",") if args.only else group_specs(args.max_order)
+    specs.sort(key=lambda spec: parse_group(spec).order)   # small groups first: a cut-short sweep still covers them
+    print(f"{len(specs)} specs, {len(done)} done", flush=True)
+    for spec in specs:
+        if spec in done:
+            continue
+        group = parse_group(spec)
+        t0 = time.perf_counter()
+        lp = class_lp(spec, args.k)
+        t_lp = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        cg = column_generation_group(spec, args.k)
+        t_cg = time.perf_counter() - t0
+        ref = lp["gamma_star"]
+        worst = max(abs(cg["upper"] - ref), abs(cg["lower"] - ref)) / ref
+        row = dict(spec=spec, order=group.order, k=args.k, class_lp=ref, cg_lower=cg["lower"], cg_upper=cg["upper"],
+                   cg_converged=bool(cg["converged"]), worst=worst, agree=worst <= 1e-6,
+                   seconds_lp=round(t_lp, 3), seconds_cg=round(t_cg, 3))
+        with args.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"{spec:>14} |G|={group.order:<3} LP {ref:.10e}  CG [{cg['lower']:.10e}, {cg['upper']:.10e}]  "
+              f"worst {worst:.1e}  {'ok' if row['agree'] else 'DISAGREE'}  {t_lp:.1f}+{t_cg:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
