@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from fourier_circuits.algebra.groups import parse_group
 from fourier_circuits.algebra.representations import irreps
@@ -174,3 +175,34 @@ def test_certify_cyclic_and_generic():
     assert r["lower_kind"] == "construct_modadd" and abs(r["gap"]) < 1e-9 and not r["disagree"]
     r = certify("C2xC2", 2)
     assert not r["disagree"]
+
+
+@pytest.mark.parametrize("spec, k", [("S3", 2), ("D4", 3), ("Q8", 2)])
+def test_invariant_margin_of_a_construction_is_the_whole_population_margin(spec, k):
+    """solve measures a large group's lower-bound network on the rows with x_1 = e (S6: 720 of 518400 rows);
+    on small groups that equals the whole-population float64 margin."""
+    from fourier_circuits.theory.groups import construct_group_k, optimal_masses_k
+    from fourier_circuits.theory.solver.answer import invariant_margin
+    from fourier_circuits.theory.solver.certify import measured_margin
+    group = parse_group(spec)
+    model = construct_group_k(group, k, optimal_masses_k(group, k))
+    whole = measured_margin(model, group, k)
+    assert invariant_margin(model, group, k) == pytest.approx(whole, rel=1e-12)
+
+
+def test_invariant_margin_refuses_a_network_that_is_not_left_invariant():
+    from fourier_circuits.models.polynet import PolyNet
+    from fourier_circuits.theory.solver.answer import invariant_margin
+    from fourier_circuits.theory.solver.certify import measured_margin
+    group = parse_group("S4")
+    model = PolyNet(24, 2, 40, 24, "poly", None, 1.0, 0, dtype=torch.float64)  # random: not invariant
+    assert measured_margin(model, group, 2) < measured_margin(model, group, 2, first_identity=True)  # the trap
+    assert invariant_margin(model, group, 2) is None
+
+
+@pytest.mark.slow  # about 10 s
+def test_solve_measures_s6_on_its_invariant_rows():
+    from fourier_circuits.theory.solver.answer import solve_group
+    answer, _ = solve_group("S6", 2)
+    assert answer["lower_bound_kind"].startswith("measured (float64, the |G|^1 rows")
+    assert answer["relative_gap"] <= 1e-9 and answer["certified"]
