@@ -276,7 +276,7 @@ def li_fig4(ctx: Context):
     Claims: train before test (test step ≥ 1.5 × train step: grokking) and test ends ≥ 0.99."""
     from fourier_circuits.analysis.plots import plot_grokking
     from fourier_circuits.runs.store import read_metrics
-    ks = by_scale(ctx.scale, [2, 3], [2, 3], [2, 3, 4, 5])
+    ks = by_scale(ctx.scale, [2, 3], [2, 3, 4, 5], [2, 3, 4, 5])   # cpu, paper: [LI]'s (k, p) and dataset sizes
     seeds = by_scale(ctx.scale, [0, 1], [0, 1, 2], [0, 1, 2])
     claims, curves, mean_delay = [], {}, {}
     for k in ks:
