@@ -33,9 +33,7 @@ from fourier_circuits.reproduce.claims import (
     single_frequency_claims,
 )
 from fourier_circuits.reproduce.minimal_width import new_minimal_width
-from fourier_circuits.theory.modadd import min_width_modadd as min_width
-
-SCALES = ("ci", "cpu", "paper")
+from fourier_circuits.reproduce.scales import SCALES, by_scale, fast_modadd  # noqa: F401  (SCALES: part of this API)
 
 
 class Context(Protocol):
@@ -66,10 +64,6 @@ def figures_named(runs: list[RunOutcome], *stems: str) -> list[Path]:
             out += [Path(f) for f in run.analysis.get("figures", [])
                     if f.endswith(".png") and Path(f).name.startswith(stem)]
     return out
-
-
-def by_scale(scale: str, ci, cpu, paper):
-    return {"ci": ci, "cpu": cpu, "paper": paper}[scale]
 
 
 # --- [MO] --------------------------------------------------------------------------------------------
@@ -192,19 +186,6 @@ def _li_net(ctx: Context, k: int) -> list[RunOutcome]:
     if ctx.scale == "paper":
         return ctx.runs(f"k={k}", [dict(preset=f"li-nn-k{k}", seed=s) for s in range(3)])
     return ctx.runs(f"k={k}", [fast_modadd(p, k, ctx.scale)])
-
-
-# Degree ≥ 5 (the fast recipe anneals τ to 10 there, training/presets.py): k = 6, p = 3, m = 2048 needs
-# fewer Adam steps before the polish than k = 5, p = 5, m = 1024 (ci, 2 threads: 800 steps 0.99966 γ* in
-# 14 s, five polish stages; 1200 steps 0.99942 in 17 s, three).
-def fast_modadd(p: int, k: int, scale: str) -> dict:
-    """The fast recipe at the sufficient width m = 2^{2k−2}(p−1) on the whole population."""
-    cfg = dict(p=p, k=k, width=min_width(p, k))
-    if k in (3, 4) and scale == "ci":  # ci: half the fast recipe's 8000-step cap, then the polish (the claims
-        cfg["steps"] = 4000             # are the single-frequency share and coverage; the margin is not claimed)
-    if k >= 5:
-        cfg["steps"] = by_scale(scale, 2000 if k == 5 else 800, 4000, 8000)
-    return cfg
 
 
 def _li_neurons(ctx: Context, k: int):

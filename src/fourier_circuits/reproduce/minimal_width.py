@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from fourier_circuits.reproduce.claims import Claim
+from fourier_circuits.reproduce.scales import fast_modadd
 from fourier_circuits.theory.modadd import min_width_modadd
 
 if TYPE_CHECKING:
@@ -139,7 +140,6 @@ def new_minimal_width(ctx: Context) -> tuple[list[Claim], list]:
 def _significant_at_bound(ctx: Context) -> list[Claim]:
     """k ≥ 3: how many of the bound's neurons a network at ≥ 0.999 γ* actually uses (‖θ_i‖ ≥ 1% of the largest),
     on the fast-recipe runs of the [LI] network figures (`figures.fast_modadd`; paper scale: their cpu runs)."""
-    from fourier_circuits.reproduce.figures import fast_modadd
     claims, scale = [], "cpu" if ctx.scale == "paper" else ctx.scale
     for p, k in SIGNIFICANT[ctx.scale]:
         bound = min_width_modadd(p, k)
