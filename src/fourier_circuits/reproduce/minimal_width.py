@@ -57,8 +57,9 @@ class WidthScan:
     @property
     def m_min_doubled(self) -> int | None:
         """The answer once the doubled runs are counted too (None when the bound fails)."""
-        ok = [m for m in self.check if self.best(m, self.check) >= TARGET]
-        return min(ok + ([self.m_min] if self.m_min else [])) if self.m_min else None
+        if self.m_min is None:
+            return None
+        return min([self.m_min] + [m for m in self.check if self.best(m, self.check) >= TARGET])
 
     def stalls(self) -> list[tuple[int, int, float]]:
         """(width, seed index, ratio) of every seed below the target at a width ≥ m_min."""

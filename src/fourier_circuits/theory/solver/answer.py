@@ -55,12 +55,11 @@ def invariant_margin(model, group, k: int, rows: int | None = None, seed: int = 
 
     from fourier_circuits.models.margins import normalized_margin
     from fourier_circuits.theory.solver.certify import measured_margin
+    from fourier_circuits.theory.solver.symmetric import products
     value = measured_margin(model, group, k, first_identity=True)
     rng = np.random.default_rng(seed)
     x = rng.integers(0, group.order, size=(rows or SPOT_CHECK_ROWS, k))
-    y = x[:, 0].copy()
-    for j in range(1, k):
-        y = group.table[y, x[:, j]]
+    y = products(group, x)
     sample = float(normalized_margin(model, torch.as_tensor(x), torch.as_tensor(y)))
     return value if sample >= value * (1 - 1e-9) else None
 

@@ -17,17 +17,22 @@ from fourier_circuits.algebra.groups import Group
 from fourier_circuits.theory.solver.cg import NeuronSearch, _dedupe, lp_max_min
 from fourier_circuits.theory.solver.lp import _group
 
-__all__ = ["group_population", "column_generation_group"]
+__all__ = ["group_population", "products", "column_generation_group"]
 
 
 def group_population(group: Group, k: int) -> tuple[np.ndarray, np.ndarray]:
     """All x ∈ G^k (first input slowest) and labels x_1 ⋯ x_k."""
     n = group.order
     x = np.array(list(itertools.product(range(n), repeat=k)), dtype=np.int64).reshape(-1, k)
+    return x, products(group, x)
+
+
+def products(group: Group, x: np.ndarray) -> np.ndarray:
+    """x_1 ⋯ x_k of every row of x (element indices, shape (rows, k)), the Cayley table folded left to right."""
     y = x[:, 0].copy()
-    for j in range(1, k):
+    for j in range(1, x.shape[1]):
         y = group.table[y, x[:, j]]
-    return x, y
+    return y
 
 
 def column_generation_group(group, k: int = 2, *, tol: float = 1e-10, max_iter: int = 100,
