@@ -100,6 +100,14 @@ def test_summary_counts_and_claims(written, reports) -> None:
     assert fig1["runs"] == ["runs/a", "runs/b"] and fig1["seconds"] == 12.5 and fig1["new"] is False
     assert summary["recipes"][2]["new"] is True and summary["meta"]["machine"] == {"cpus": 2}
     assert summary["recipes"][1]["error"] == "RuntimeError: boom <in> step 3"
+    assert summary["seconds"] == summary["recipe_seconds"] == 12.6, "no total_seconds: the recipes' sum"
+
+
+def test_summary_seconds_is_the_wall_time_when_given(tmp_path, reports) -> None:
+    """Recipes run concurrently: their seconds add up to more than the run's wall time, which is `seconds`."""
+    _, path = write_report(tmp_path / "out", reports, {"scale": "ci", "total_seconds": 7.0})
+    summary = json.loads(path.read_text())
+    assert summary["seconds"] == 7.0 and summary["recipe_seconds"] == 12.6
 
 
 def test_claim_rows_carry_data_and_class(written) -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from fourier_circuits.cli import main
 from fourier_circuits.errors import ConfigError
 from fourier_circuits.reproduce import figures as recipes
+from fourier_circuits.reproduce import runner
 from fourier_circuits.reproduce.runner import reproduce
 
 
@@ -29,9 +30,11 @@ def test_reproduce_writes_report_and_reuses_runs(tmp_path):
     assert summary["recipes"][0]["figures"], "figures are copied into the report"
     before = _result_mtimes(runs)
     assert len(before) == 1
-    again = reproduce(["mo-fig8"], "ci", out, runs, progress=False)
+    again = reproduce(["mo-fig8", "mo-fig6"], "ci", out, runs, workers=2, progress=False)  # concurrent recipes
     assert _result_mtimes(runs) == before, "a finished run is read back, not retrained"
-    assert [c["measured"] for c in again["claims"]] == [c["measured"] for c in summary["claims"]]
+    assert [r["name"] for r in again["recipes"]] == ["mo-fig8", "mo-fig6"] and again["n_errors"] == 0
+    assert ([c["measured"] for c in again["claims"] if c["recipe"] == "mo-fig8"]
+            == [c["measured"] for c in summary["claims"]])
 
 
 def test_a_crashing_recipe_is_reported_and_the_rest_go_on(tmp_path, monkeypatch):
@@ -39,7 +42,8 @@ def test_a_crashing_recipe_is_reported_and_the_rest_go_on(tmp_path, monkeypatch)
         raise RuntimeError("kaboom")
     crashing = recipes.FigureRecipe("mo-fig7", "t", "MO", "d", boom)
     monkeypatch.setitem(recipes.FIGURE_RECIPES, "mo-fig7", crashing)
-    result = CliRunner().invoke(main, ["reproduce", "mo-fig7", "mo-fig8", "--runs", str(tmp_path / "runs"),
+    result = CliRunner().invoke(main, ["reproduce", "mo-fig7", "mo-fig8", "--workers", "1",  # the patch is in-process
+                                       "--runs", str(tmp_path / "runs"),
                                        "--out", str(tmp_path / "r"), "--no-progress"])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
@@ -73,3 +77,52 @@ def test_list(tmp_path):
     assert result.exit_code == 0
     listed = json.loads(result.output)
     assert set(listed) == set(recipes.FIGURE_RECIPES)
+
+
+def test_every_after_names_a_recipe_and_none_is_in_a_cycle():
+    names = set(recipes.FIGURE_RECIPES)
+    for recipe in recipes.FIGURE_RECIPES.values():
+        assert set(recipe.after) <= names - {recipe.name}, recipe.name
+        seen, todo = set(), list(recipe.after)
+        while todo:                                  # follow `after` transitively: never back to the recipe
+            name = todo.pop()
+            assert name != recipe.name, f"{recipe.name} is in an `after` cycle"
+            if name not in seen:
+                seen.add(name)
+                todo += recipes.FIGURE_RECIPES[name].after
+
+
+class _InlinePool:
+    """A RunPool stand-in that runs each job at once and records the order of submission."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers, self.submitted = workers, []
+
+    def submit(self, fn, name, *args):
+        from concurrent.futures import Future
+        self.submitted.append(name)
+        future = Future()
+        future.set_result(runner.RecipeReport(name=name, title="", paper="new", scale="ci", description="",
+                                              settings={}, claims=[], figures=[], runs=[], seconds=0.0))
+        return future
+
+
+def test_concurrent_recipes_start_after_the_recipes_they_read(monkeypatch):
+    """Recipes others read go first; a recipe is submitted only once its `after` are done; the reports come
+    back in the order given, whatever the order of completion."""
+    from tqdm import tqdm
+    recipe = lambda name, after=(): recipes.FigureRecipe(name, "t", "new", "d", lambda ctx: ([], []), after)  # noqa: E731
+    given = [recipe("a", after=("c",)), recipe("b"), recipe("c"), recipe("d", after=("a",))]
+    assert [r.name for r in runner.schedule_order(given)] == ["a", "c", "b", "d"]
+    pool = _InlinePool(workers=2)
+    reports = runner._concurrent_reports(given, "ci", Path("."), pool, tqdm(disable=True))
+    assert [r.name for r in reports] == ["a", "b", "c", "d"]
+    assert pool.submitted.index("c") < pool.submitted.index("a") < pool.submitted.index("d")
+
+
+def test_a_worker_that_dies_is_reported_as_a_crashed_recipe():
+    from concurrent.futures import Future
+    future = Future()
+    future.set_exception(RuntimeError("worker died"))
+    report = runner._report_of(future, recipes.FIGURE_RECIPES["mo-fig8"], "ci")
+    assert report.name == "mo-fig8" and "worker died" in report.error and report.claims == []

@@ -120,3 +120,30 @@ def test_a_run_being_trained_elsewhere_is_refused(tmp_path):
         assert not (run_dir / "metrics.jsonl").exists()
     stages = (train(cfg, run_dir, progress=False)["steps"] - 20) / cfg.polish_iters  # lock released: it trains
     assert stages in (3, 4, 5)                                                        # 20 Adam steps + the polish
+
+
+def test_a_waiting_lock_returns_once_the_holder_releases(tmp_path):
+    """run_lock(wait=True) blocks while another holder has the lock (flock is per open file, so a thread
+    stands in for another process), and gets it once the holder lets go."""
+    import threading
+
+    from fourier_circuits.runs.store import run_lock
+    held, release, order = threading.Event(), threading.Event(), []
+
+    def holder():
+        with run_lock(tmp_path):
+            held.set()
+            release.wait(10)
+            order.append("holder released")
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    waiter = threading.Thread(target=lambda: [run_lock(tmp_path, wait=True).__enter__(), order.append("waiter got it")])
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and order == [], "the waiter blocks while the lock is held"
+    release.set()
+    waiter.join(10)
+    thread.join(10)
+    assert order == ["holder released", "waiter got it"]

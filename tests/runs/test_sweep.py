@@ -315,3 +315,33 @@ def test_cli_sweep_table_plot_and_summary(configs, reference, tmp_path):
     assert [r["n"] for r in summary["rows"]] == [2, 2, 2, 2]
     for name in ("sweep.png", "sweep.svg"):
         assert (root / "sweeps" / "tiny" / name).stat().st_size > 1000
+
+
+def test_a_run_another_sweep_is_training_is_waited_for_and_read_back(configs, reference, tmp_path):
+    """While another process holds a run's lock, a sweep waits for it (no RunBusyError, no second training)
+    and returns the result the holder wrote; here a thread holding the lock copies the reference run in."""
+    import shutil
+    import threading
+
+    from fourier_circuits.runs.naming import default_run_name
+    from fourier_circuits.runs.store import run_lock
+    from fourier_circuits.runs.train import prepare_run_dir
+    ref_root, ref = reference
+    root = tmp_path / "runs"
+    run_dir = prepare_run_dir(configs[0], root / default_run_name(configs[0]))
+    held = threading.Event()
+
+    def other_sweep():
+        with run_lock(run_dir):
+            held.set()
+            threading.Event().wait(0.5)
+            shutil.copy(Path(ref[0]["run_dir"]) / "result.json", run_dir / "result.json")
+
+    thread = threading.Thread(target=other_sweep)
+    thread.start()
+    held.wait(10)
+    (result,) = run_configs(configs[:1], root, progress=False)
+    thread.join(10)
+    assert result.get("status") != "failed", result
+    assert result["normalized_margin"] == ref[0]["normalized_margin"]
+    assert not (run_dir / "metrics.jsonl").exists(), "it was not trained a second time"

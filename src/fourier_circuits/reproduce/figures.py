@@ -50,6 +50,7 @@ class FigureRecipe:
     paper: str                      # MO, LI or new
     description: str
     check: Callable[[Context], tuple[list[Claim], list[Path]]]
+    after: tuple[str, ...] = ()     # recipes whose runs this one reads: run after them when recipes run concurrently
 
     @property
     def new(self) -> bool:
@@ -328,7 +329,7 @@ def _net_recipes() -> list[FigureRecipe]:
         out.append(FigureRecipe(f"li-fig{b}", f"[LI] Fig. {b} — k={k}: all frequencies used, power ≈ 1 after training", "LI",
                                 "(a) dominant frequency over neurons covers every frequency 1..(p−1)/2; (b) max normalized "
                                 "power is spread at init; (c) ≈ 1 for all neurons after training.",
-                                lambda ctx, k=k: _li_histograms(ctx, k)))
+                                lambda ctx, k=k: _li_histograms(ctx, k), after=(f"li-fig{a}",)))
     return out
 
 
@@ -339,7 +340,7 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
                  mo_fig1),
     FigureRecipe("mo-fig4", "[MO] Fig. 4 — max normalized power per neuron: init, ReLU, quadratic", "MO",
                  "Histogram over neurons of the max normalized Fourier power: spread at init, ≈ 0.9 for ReLU + L2, ≈ 1 "
-                 "for quadratic + L_{2,3}.", mo_fig4),
+                 "for quadratic + L_{2,3}.", mo_fig4, after=("mo-fig1",)),
     FigureRecipe("mo-fig5", "[MO] Fig. 5 — (10,4) sparse parity: neurons on the support, margin → γ*", "MO",
                  "x^4 network on 4-sparse parity of 10 bits: the largest neurons put their weight on the support S, and "
                  "the normalized L_{2,5} margin rises to γ* = 0.6072.", mo_fig5),
@@ -350,7 +351,7 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
                  mo_fig6),
     FigureRecipe("mo-fig7", "[MO] Fig. 7 — dominant frequencies cover all (p−1)/2", "MO",
                  "Histogram of each neuron's dominant frequency, ReLU and quadratic: near uniform over all frequencies.",
-                 mo_fig7),
+                 mo_fig7, after=("mo-fig1",)),
     FigureRecipe("mo-fig8", "[MO] Fig. 8 — S3 (as Fig. 6)", "MO", "As Fig. 6 for S3, γ* = 0.02360.", mo_fig8),
     FigureRecipe("mo-fig9", "[MO] Fig. 9 — S4 (as Fig. 6)", "MO", "As Fig. 6 for S4, γ* = 0.002077.", mo_fig9),
     *_net_recipes(),
@@ -369,7 +370,8 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
                  "Downward scan over m (strides from the bound, then one width at a time until two widths fail on "
                  "every seed) for the smallest width whose best-of-seeds trained margin (fast recipe) reaches "
                  "≥ 0.999 γ*, checked with twice the seeds and steps; stalled seeds and, for k ≥ 3, the significant "
-                 "neurons at the bound are reported. The [LI] bound is sufficient; is it necessary?", new_minimal_width),
+                 "neurons at the bound are reported. The [LI] bound is sufficient; is it necessary?", new_minimal_width,
+                 after=("li-fig1", "li-fig5")),
     FigureRecipe("new-lambda", "New — [MO] Theorem 1 in practice: margin vs λ", "new",
                  "Cross-entropy + λ‖θ‖_{2,3}^3 minimized to convergence on a log grid of λ: the normalized margin "
                  "approaches γ* as λ → 0.", new_lambda),
@@ -380,7 +382,7 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
                  gamma_beyond),
     FigureRecipe("new-larger-k", "New — larger k (5, 6) against γ*", "new",
                  "k = 5 and 6 at small p, at the sufficient width: margin ≥ 0.99 γ*, neurons single frequencies.",
-                 new_larger_k),
+                 new_larger_k, after=("li-fig7",)),
 ]}
 FIGURE_RECIPES = dict(sorted(FIGURE_RECIPES.items(), key=lambda kv: (kv[1].paper != "MO", kv[1].paper == "new",
                                                       int("".join(filter(str.isdigit, kv[0])) or 0), kv[0])))

@@ -364,9 +364,11 @@ def _summary_dict(reports: list[RecipeReport], placed: list[list[_Figure]], meta
                     figures=[f.png for f in figs if f.png is not None],
                     missing_figures=[str(f.source) for f in figs if f.png is None], runs=list(r.runs))
                for r, figs in zip(reports, placed)]
+    recipe_seconds = sum(float(r.seconds or 0.0) for r in reports)  # > the wall time when recipes ran concurrently
     return jsonable(dict(meta=meta, n_claims=len(claims), n_hold=sum(c["holds"] for c in claims),
                          n_recipes=len(reports), n_errors=sum(bool(r.error) for r in reports),
-                         seconds=sum(float(r.seconds or 0.0) for r in reports), claims=claims, recipes=recipes))
+                         seconds=float(meta.get("total_seconds", recipe_seconds)), recipe_seconds=recipe_seconds,
+                         claims=claims, recipes=recipes))
 
 
 def write_report(out_dir: str | Path, reports: list[RecipeReport], meta: dict) -> tuple[Path, Path]:

@@ -13,6 +13,7 @@ import os
 import platform
 import time
 import traceback
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from fourier_circuits.errors import ConfigError
 from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, FigureRecipe
 from fourier_circuits.reproduce.report import RecipeReport, write_report
 from fourier_circuits.runs.analyze import analyze_run
+from fourier_circuits.runs.store import run_lock
 from fourier_circuits.runs.store import runs_root as default_runs_root
 from fourier_circuits.runs.sweep import RunPool, run_configs
 from fourier_circuits.training.config import resolve_config
@@ -37,13 +39,15 @@ class Outcome:
 
 
 def cached_analysis(run_dir: Path) -> dict:
-    """analysis.json of the run when it is newer than result.json and its figures exist; else analyze."""
+    """analysis.json of the run when it is newer than result.json and its figures exist; else analyze. Under
+    the run's analysis lock, so that two concurrent recipes sharing a run analyze it once."""
     path, result = run_dir / "analysis.json", run_dir / "result.json"
-    if path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime:
-        summary = json.loads(path.read_text())
-        if summary.get("figures") and all(Path(f).exists() for f in summary["figures"]):
-            return summary
-    return analyze_run(run_dir, plots=True)
+    with run_lock(run_dir, wait=True, name=".analysis.lock"):
+        if path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime:
+            summary = json.loads(path.read_text())
+            if summary.get("figures") and all(Path(f).exists() for f in summary["figures"]):
+                return summary
+        return analyze_run(run_dir, plots=True)
 
 
 class RecipeContext:
@@ -117,6 +121,48 @@ def run_recipe(recipe: FigureRecipe, scale: str, runs_root: Path, workers: int,
                         seconds=time.perf_counter() - start, error=error, new=recipe.new)
 
 
+def _run_recipe_named(name: str, scale: str, runs_root: Path) -> RecipeReport:
+    """A pool worker's job when recipes run concurrently: one recipe, its runs one at a time in this worker."""
+    return run_recipe(FIGURE_RECIPES[name], scale, runs_root, workers=1)
+
+
+def schedule_order(recipes: list[FigureRecipe]) -> list[FigureRecipe]:
+    """The recipes that others read (their `after`) first, then the rest, each in the order given."""
+    read = {name for r in recipes for name in r.after}
+    return sorted(recipes, key=lambda r: r.name not in read)
+
+
+def _concurrent_reports(recipes: list[FigureRecipe], scale: str, root: Path, pool: RunPool, bar) -> list[RecipeReport]:
+    """Every recipe as one job of the pool, at most `pool.workers` at a time, a recipe only once the recipes
+    it reads (`after`) are done; the reports in the order given. A run two recipes share is still trained once:
+    the second waits on the run's lock and reads the result back."""
+    names = {r.name for r in recipes}
+    waiting, running, reports = schedule_order(recipes), {}, {}
+    while waiting or running:
+        ready = [r for r in waiting if all(a in reports or a not in names for a in r.after)]
+        if not ready and not running:   # `after` in a cycle: go on in order rather than wait forever
+            ready = waiting[:1]
+        for recipe in ready[:pool.workers - len(running)]:
+            waiting.remove(recipe)
+            running[pool.submit(_run_recipe_named, recipe.name, scale, root)] = recipe
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            recipe = running.pop(future)
+            reports[recipe.name] = _report_of(future, recipe, scale)
+            bar.set_postfix_str(recipe.name)
+            bar.update(1)
+    return [reports[r.name] for r in recipes]
+
+
+def _report_of(future, recipe: FigureRecipe, scale: str) -> RecipeReport:
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 (the worker process died): reported in red, like a crash
+        return RecipeReport(name=recipe.name, title=recipe.title, paper=recipe.paper, scale=scale,
+                            description=recipe.description, settings={}, claims=[], figures=[], runs=[],
+                            seconds=0.0, error=f"{type(exc).__name__}: {exc}", new=recipe.new)
+
+
 def machine_description() -> str:
     import torch
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -127,8 +173,14 @@ def machine_description() -> str:
 def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", runs_root: str | Path | None = None,
               workers: int = 1, progress: bool = True, command: str = "") -> dict:
     """Run the recipes `names` (all when empty) at `scale`, write out/index.html and out/summary.json, and
-    return the summary (as written to summary.json). With workers > 1, one process pool serves every recipe:
-    its runs and their analyses (one torch thread each on 2 cores) go there."""
+    return the summary (as written to summary.json).
+
+    With workers > 1, one process pool (cpu_count // workers torch threads per worker) serves the whole run:
+    - at least as many recipes as workers: the recipes run concurrently, one per worker, each training its
+      runs one at a time (most recipes train one run at a time, and on 2 cores two 1-thread runs do about
+      1.5× the work of one 2-thread run);
+    - fewer: one recipe at a time, its multi-run batches and their analyses spread over the pool.
+    A recipe's `seconds` is then its wall time in its worker."""
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if workers < 1:
@@ -138,11 +190,16 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
     start = time.perf_counter()
     reports = []
     from tqdm import tqdm
-    bar = tqdm(recipes, desc=f"reproduce ({scale})", unit="recipe", disable=not progress)
+    bar = tqdm(total=len(recipes), desc=f"reproduce ({scale})", unit="recipe", disable=not progress)
     with RunPool(workers) if workers > 1 else contextlib.nullcontext() as pool:
-        for recipe in bar:
-            bar.set_postfix_str(recipe.name)
-            reports.append(run_recipe(recipe, scale, root, workers, pool))
+        if pool is not None and len(recipes) >= workers:
+            reports = _concurrent_reports(recipes, scale, root, pool, bar)
+        else:
+            for recipe in recipes:
+                bar.set_postfix_str(recipe.name)
+                reports.append(run_recipe(recipe, scale, root, workers, pool))
+                bar.update(1)
+    bar.close()
     meta = dict(title=f"fourier-circuits: reproduction at scale {scale}", scale=scale,
                 date=time.strftime("%Y-%m-%d %H:%M:%S"), version=__version__, machine=machine_description(),
                 command=command, runs_root=str(root), total_seconds=time.perf_counter() - start)

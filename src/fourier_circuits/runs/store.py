@@ -125,13 +125,14 @@ INDEX_COLUMNS = ("run_dir", "task", "model", "p", "k", "width", "recipe", "seed"
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: str | Path):
-    """Exclusive lock on a run directory (flock on run_dir/.lock, released when the process dies): two processes
-    training the same run would interleave metrics rows and checkpoints."""
-    path = Path(run_dir) / ".lock"
+def run_lock(run_dir: str | Path, wait: bool = False, name: str = ".lock"):
+    """Exclusive lock on a run directory (flock on run_dir/<name>, released when the process dies): two processes
+    training the same run would interleave metrics rows and checkpoints. When it is held elsewhere: wait for
+    it (`wait`), or raise RunBusyError naming the holder's pid."""
+    path = Path(run_dir) / name
     with open(path, "a+") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             handle.seek(0)
             raise RunBusyError(f"run directory {run_dir} is being trained by another process "

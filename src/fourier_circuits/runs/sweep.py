@@ -179,16 +179,18 @@ def run_configs(configs: list[TrainConfig], runs_root: str | Path, workers: int 
     return out
 
 
-def train(cfg: TrainConfig, run_dir: Path, progress: bool = False, runs_root: Path | None = None) -> dict:
+def train(cfg: TrainConfig, run_dir: Path, progress: bool = False, runs_root: Path | None = None,
+          wait: bool = False) -> dict:
     """`runs.train.train`, imported on first use: reading and checking a spec needs no torch."""
     from fourier_circuits.runs.train import train as train_run
-    return train_run(cfg, run_dir, progress=progress, runs_root=runs_root)
+    return train_run(cfg, run_dir, progress=progress, runs_root=runs_root, wait=wait)
 
 
 def _train_one(cfg: TrainConfig, run_dir: Path, root: Path) -> dict:
-    """train() one run; any exception becomes a failed-run record."""
+    """train() one run; any exception becomes a failed-run record. A run that another sweep (or a concurrent
+    recipe of `reproduce`) is training is waited for, and its result read back."""
     try:
-        return train(cfg, run_dir, progress=False, runs_root=root)
+        return train(cfg, run_dir, progress=False, runs_root=root, wait=True)
     except Exception as e:  # noqa: BLE001 (divergence, a foreign run dir, ..: keep the sweep going)
         return _failed(e)
 

@@ -41,8 +41,9 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
 
 
 def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = True,
-          runs_root: str | Path | None = None) -> dict:
+          runs_root: str | Path | None = None, wait: bool = False) -> dict:
     """Train the run of `cfg` in `run_dir`: start it, resume it after a crash, or return its stored result.
+    When another process is training it: wait for its result (`wait`), or raise RunBusyError.
 
     The run is registered in the SQLite index of `runs_root` (default: the run directory's parent), and a
     solver value it needs (γ* where no closed form applies) is cached in `runs_root/solver`.
@@ -52,14 +53,14 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = 
     run_dir = prepare_run_dir(cfg, run_dir)
     index = store.RunIndex(runs_root if runs_root is not None else run_dir.parent)
     with solver_cache_at(index.root / store.SOLVER_DIR):   # γ* without a closed form: solved once per store
-        return _train_in_store(cfg, run_dir, index, progress)
+        return _train_in_store(cfg, run_dir, index, progress, wait)
 
 
-def _train_in_store(cfg: TrainConfig, run_dir: Path, index: store.RunIndex, progress: bool) -> dict:
+def _train_in_store(cfg: TrainConfig, run_dir: Path, index: store.RunIndex, progress: bool, wait: bool) -> dict:
     result_path = run_dir / "result.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
-    with store.run_lock(run_dir):  # another process training this run: RunBusyError
+    with store.run_lock(run_dir, wait):  # another process training this run: wait, or RunBusyError
         if result_path.exists():  # it finished while we waited for the lock
             return json.loads(result_path.read_text())
         record = {"run_dir": str(run_dir), "task": cfg.task, "model": cfg.model, "p": cfg.p, "k": cfg.k,
