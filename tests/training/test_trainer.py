@@ -25,7 +25,7 @@ from fourier_circuits.training.schedules import learning_rate, log_spaced_steps,
 from fourier_circuits.training.trainer import Trainer
 
 RESULT_KEYS = {"status", "steps", "seconds", "normalized_margin", "gamma_star", "gamma_star_source", "margin_ratio", "train_accuracy",
-               "test_accuracy", "train_loss", "run_dir"}
+               "test_accuracy", "train_loss", "rebalances", "run_dir"}
 
 
 def without_seconds(d: dict) -> dict:
@@ -363,6 +363,47 @@ def test_polish_raises_the_margin_and_logs_one_row_per_stage():
     assert n == 5 or gains[-1] < POLISH_MIN_GAIN                                  # one that did not: the last
     assert polished["margin_ratio"] > plain["margin_ratio"]       # the same Adam phase, then the polish
     assert l2nu_norm(t.model) == pytest.approx(1.0, rel=1e-10)
+
+
+STALLED = dict(p=5, k=2, width=12, seed=1)  # the first Adam phase and polish split the neurons 7/5: 0.9529 γ*
+
+
+def test_a_stalled_split_is_rebalanced_to_gamma_star():
+    """The k = 2 stall at 0.95 γ* is an uneven split of settled neurons over the frequencies; the fast
+    recipe's rebalance evens it out and trains on to γ*."""
+    stalled = Trainer(resolve_config(**STALLED, rebalance_rounds=0), None, progress=False).run()
+    assert stalled["rebalances"] == 0 and stalled["margin_ratio"] < 0.96
+    t = Trainer(resolve_config(**STALLED), None, progress=False)
+    res = t.run()
+    assert res["rebalances"] == 1 and res["margin_ratio"] >= 0.999
+    assert res["steps"] > stalled["steps"] and [r["step"] for r in t.history] == sorted(r["step"] for r in t.history)
+
+
+def test_a_run_stopped_in_its_rebalanced_phase_resumes_exactly(tmp_path, monkeypatch):
+    """Stopped 50 steps into the Adam phase after the rebalance (its state saved at log-spaced steps
+    before that), the run resumes in that phase and ends as an uninterrupted one, to the bit."""
+    cfg = resolve_config(**STALLED)
+    reference = train(cfg, tmp_path / "reference", progress=False)
+    real_step = Trainer._take_step
+
+    def stop_in_phase_two(self):
+        if self.rebalances == 1 and self.phase_step == 50:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "_take_step", stop_in_phase_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "stopped", progress=False)
+    monkeypatch.setattr(Trainer, "_take_step", real_step)
+    _, meta = runstore.load_arrays(tmp_path / "stopped" / "last.npz")
+    assert meta["rebalances"] == 1 and 0 < meta["phase_start"] < meta["step"] <= meta["phase_start"] + 50
+    resumed = train(cfg, tmp_path / "stopped", progress=False)
+    drop = ("seconds", "run_dir")
+    assert {k: v for k, v in resumed.items() if k not in drop} == {k: v for k, v in reference.items() if k not in drop}
+    _, m1, rows1 = load_run(tmp_path / "stopped")
+    _, m2, rows2 = load_run(tmp_path / "reference")
+    assert torch.equal(m1.embed, m2.embed) and torch.equal(m1.unembed, m2.unembed)
+    assert [without_seconds(r) for r in rows1] == [without_seconds(r) for r in rows2]
 
 
 def test_reseeding_replaces_dead_neurons_without_changing_the_function():

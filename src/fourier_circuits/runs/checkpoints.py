@@ -40,7 +40,7 @@ def state_arrays(trainer) -> tuple[dict, dict]:
                 scalars[f"{idx}.{key}"] = float(val)
     meta = {"step": trainer.step, "elapsed": trainer.elapsed, "logit_scale": trainer.logit_scale,
             "opt_scalars": scalars, "param_groups": opt["param_groups"], "polish_stage": trainer.polish_stage,
-            "status": trainer.status}
+            "status": trainer.status, "phase_start": trainer.phase_start, "rebalances": trainer.rebalances}
     return arrays, meta
 
 
@@ -59,6 +59,7 @@ def load_state(trainer, arrays: dict, meta: dict) -> None:
     trainer.step, trainer.elapsed, trainer.logit_scale = meta["step"], meta["elapsed"], meta["logit_scale"]
     # states written before the polish existed: no stage done, not stopped early
     trainer.polish_stage, trainer.status = meta.get("polish_stage", 0), meta.get("status", "done")
+    trainer.phase_start, trainer.rebalances = meta.get("phase_start", 0), meta.get("rebalances", 0)
 
 
 class RunRecorder:

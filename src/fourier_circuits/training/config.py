@@ -74,6 +74,7 @@ class TrainConfig:
     # the fast recipe's end (training/refine.py); added after 0.1: hashed only when not at their default
     reseed_below: float = 0.0            # re-seed neurons with ‖θ_i‖² < this × mean, at 1/2 and 3/4 of steps
     polish_iters: int = 0                # L-BFGS iterations per polish stage after the Adam phase (0 = none)
+    rebalance_rounds: int = 0            # modular addition: even out neurons over frequencies, train again (refine.py)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -85,7 +86,7 @@ class TrainConfig:
         return {k: v for k, v in self.to_dict().items() if k not in LATER_KEYS or v != defaults[k]}
 
 
-LATER_KEYS = ("reseed_below", "polish_iters")
+LATER_KEYS = ("reseed_below", "polish_iters", "rebalance_rounds")
 
 
 def choices() -> dict[str, tuple[str, ...]]:
@@ -196,7 +197,8 @@ def _bookkeeping_checks(cfg: TrainConfig) -> list:
     return [("n_evals", cfg.n_evals >= 1, "must be >= 1"),
             ("memory_budget_mb", cfg.memory_budget_mb >= 1, "must be >= 1"),
             ("reseed_below", 0 <= cfg.reseed_below < 1, "must be in [0, 1)"),
-            ("polish_iters", cfg.polish_iters >= 0, "must be >= 0")]
+            ("polish_iters", cfg.polish_iters >= 0, "must be >= 0"),
+            ("rebalance_rounds", cfg.rebalance_rounds >= 0, "must be >= 0")]
 
 
 SECTIONS = (_task_checks, _model_checks, _optimization_checks, _bookkeeping_checks)

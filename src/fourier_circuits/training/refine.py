@@ -12,17 +12,29 @@ decaying step approaches it slowly near the end. L-BFGS (strong-Wolfe line searc
 τ closes most of the remaining gap in a few hundred iterations; θ is projected back to the unit sphere after
 each stage. It trains the same network on the same objective. In practice the maximizer does move with τ
 (the gaps are not all tied until the margin is reached), so the stages go on raising τ while they still pay.
+
+Rebalancing (modular addition). Once each neuron sits on one frequency ζ (its dominant one, THEORY.md §5),
+Adam never moves it to another, and the margin reached depends on how many neurons each frequency got: at
+k = 2 every frequency needs 6, and a random start that leaves one with fewer stalls ((5, 2, 12): 7/5 gives
+0.9529 γ*, 6/6 γ*; (11, 2, 40): 9/10/8/6/7 gives 0.9885, 8 each γ*). A rebalance moves neurons, the smallest
+of the fullest frequency first, to the emptiest until the counts differ by at most one: the moved neuron
+becomes a noisy half of the emptiest frequency's largest neuron. The Adam phase and the polish then run again.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
+from fourier_circuits.analysis.fourier import neuron_dominant_frequency, neuron_max_power, significant_neurons
 from fourier_circuits.models.margins import l2nu_norm_pow
 from fourier_circuits.training.objectives import rms_normalized_logit, softmin_value_and_grad
 
 POLISH_TAU_FACTORS = (1.0, 3.0, 10.0, 30.0, 100.0)  # the polish stages' τ, in units of tau_end
 POLISH_MIN_STAGES = 3      # after these, a stage that raised the normalized margin by < POLISH_MIN_GAIN
 POLISH_MIN_GAIN = 1e-5     # (relative) ends the polish: (5, 5, 1024) gains 0.8%, 0.35%, 0.1% at τ_end·10, 30, 100
+REBALANCE_BELOW = 0.999    # margin / γ* under which a polished modular-addition run is rebalanced
+SETTLED_POWER, SETTLED_SHARE = 0.95, 0.95   # ... once this share of its neurons has this max power (THEORY §7)
 
 
 @torch.no_grad()
@@ -36,19 +48,55 @@ def reseed_dead_neurons(model, optimizer, below: float, seed: int) -> int:
         return 0
     live = torch.argsort(sq, descending=True)[: len(sq) - len(dead)].tolist()
     gen = torch.Generator().manual_seed(seed)
-    half = 2.0 ** (-1.0 / model.nu)
-    neuron = {"embed": lambda i: (..., i), "unembed": lambda i: (i,)}     # where neuron i sits in each tensor
     for j, i in enumerate(dead):
-        src = live[j % len(live)]
-        for name, at in neuron.items():
-            q, state = getattr(model, name), optimizer.state.get(getattr(model, name), {})
-            q[at(src)] *= half
-            noise = 1 + 1e-3 * torch.randn(q[at(src)].shape, generator=gen, dtype=torch.float64).to(q.dtype)
-            q[at(i)] = q[at(src)] * noise
-            for moment in ("exp_avg", "exp_avg_sq"):
-                if moment in state:
-                    state[moment][at(i)] = state[moment][at(src)]
+        split_neuron(model, live[j % len(live)], i, gen, noise=1e-3, optimizer=optimizer)
     return len(dead)
+
+
+@torch.no_grad()
+def split_neuron(model, src: int, dst: int, gen: torch.Generator, noise: float, optimizer=None) -> None:
+    """Neuron dst ← a copy of neuron src, both scaled by 2^{−1/ν} (together they give src's old output and
+    norm), the copy with `noise` relative noise so that the two can separate; Adam's moments copied with it.
+    Neuron i is embed[..., i] and unembed[i] (PolyNet, ParityNet)."""
+    half = 2.0 ** (-1.0 / model.nu)
+    for name, at in (("embed", lambda i: (..., i)), ("unembed", lambda i: (i,))):
+        q = getattr(model, name)
+        q[at(src)] *= half
+        q[at(dst)] = q[at(src)] * (1 + noise * torch.randn(q[at(src)].shape, generator=gen,
+                                                           dtype=torch.float64).to(q.dtype))
+        state = optimizer.state.get(q, {}) if optimizer is not None else {}
+        for moment in ("exp_avg", "exp_avg_sq"):
+            if moment in state:
+                state[moment][at(dst)] = state[moment][at(src)]
+
+
+@torch.no_grad()
+def rebalance_frequencies(model, seed: int, noise: float = 1e-2) -> int:
+    """Even out the neurons over the frequencies ζ = 1..(p−1)/2 (each neuron's dominant one): while the
+    fullest frequency has ≥ 2 more neurons than the emptiest, its smallest neuron becomes a noisy half of the
+    emptiest one's largest (`split_neuron`). A frequency no neuron uses has none to copy and is left out.
+    Nothing moves while the features have not formed: fewer than SETTLED_SHARE of the significant neurons
+    with max normalized power ≥ SETTLED_POWER (a short run stopped early is not a stall).
+    Returns how many neurons moved; the caller re-projects θ."""
+    significant = significant_neurons(model)
+    if float((neuron_max_power(model)[significant] >= SETTLED_POWER).double().mean()) < SETTLED_SHARE:
+        return 0
+    freq = neuron_dominant_frequency(model)
+    sq = model.neuron_sq_norms(torch.float64)
+    counts = torch.bincount(freq, minlength=(model.vocab_size - 1) // 2 + 1)[1:].double()
+    counts[counts == 0] = float("nan")   # unused: left out of min and max
+    gen, moved = torch.Generator().manual_seed(seed), 0
+    while counts.nan_to_num(-1).max() - counts.nan_to_num(math.inf).min() >= 2:
+        full, empty = int(counts.nan_to_num(-1).argmax()) + 1, int(counts.nan_to_num(math.inf).argmin()) + 1
+        on_full, on_empty = torch.nonzero(freq == full).flatten(), torch.nonzero(freq == empty).flatten()
+        i, j = int(on_full[sq[on_full].argmin()]), int(on_empty[sq[on_empty].argmax()])
+        split_neuron(model, j, i, gen, noise)
+        sq[i] = sq[j] = sq[j] * 2.0 ** (-2.0 / model.nu)
+        freq[i] = empty
+        counts[full - 1] -= 1
+        counts[empty - 1] += 1
+        moved += 1
+    return moved
 
 
 def lbfgs_polish(model, x, y: torch.Tensor, rows: int, tau: float, iterations: int) -> None:

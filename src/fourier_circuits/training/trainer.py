@@ -10,6 +10,7 @@ training set.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -29,7 +30,15 @@ from fourier_circuits.training.objectives import (
     rms_normalized_logit,
     softmin_value_and_grad,
 )
-from fourier_circuits.training.refine import POLISH_MIN_GAIN, POLISH_MIN_STAGES, POLISH_TAU_FACTORS, lbfgs_polish, reseed_dead_neurons
+from fourier_circuits.training.refine import (
+    POLISH_MIN_GAIN,
+    POLISH_MIN_STAGES,
+    POLISH_TAU_FACTORS,
+    REBALANCE_BELOW,
+    lbfgs_polish,
+    rebalance_frequencies,
+    reseed_dead_neurons,
+)
 from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
 
 SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often
@@ -104,11 +113,24 @@ class Trainer:
         self.base_lr = cfg.lr * self._param_rms() if cfg.normalize else cfg.lr
         self.optimizer = self._make_optimizer()
         self.step, self.elapsed, self.logit_scale, self.polish_stage, self.status = 0, 0.0, None, 0, "done"
-        self.reseed_steps = {cfg.steps // 2, 3 * cfg.steps // 4} if cfg.reseed_below > 0 else set()
+        self.phase_start, self.rebalances = 0, 0     # the current Adam phase began at phase_start
         self.budget = cfg.memory_budget_mb * 2**20
-        self.eval_steps = set(log_spaced_steps(cfg.steps, cfg.n_evals))
-        self.ckpt_steps = set(log_spaced_steps(cfg.steps, cfg.n_checkpoints))
+        self._plan_phase()
         self.history: list[dict] = []
+
+    def _plan_phase(self) -> None:
+        """The current Adam phase's schedules, in steps since phase_start: the first phase runs cfg.steps, each
+        one after a rebalance half as many; lr and τ follow phase_cfg (cfg with that many steps)."""
+        cfg = self.cfg
+        steps = cfg.steps if self.rebalances == 0 else max(1, cfg.steps // 2)
+        self.phase_cfg = dataclasses.replace(cfg, steps=steps)
+        self.reseed_steps = {steps // 2, 3 * steps // 4} if cfg.reseed_below > 0 else set()
+        self.eval_steps = set(log_spaced_steps(steps, cfg.n_evals))
+        self.ckpt_steps = set(log_spaced_steps(steps, cfg.n_checkpoints))
+
+    @property
+    def phase_step(self) -> int:
+        return self.step - self.phase_start
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params, cfg = list(self.model.parameters()), self.cfg
@@ -143,7 +165,7 @@ class Trainer:
         rms = rms_normalized_logit(logits, norm)
         s = self.logit_scale if self.logit_scale is not None else rms
         self.logit_scale = rms
-        return s, temperature(self.cfg, self.step)
+        return s, temperature(self.phase_cfg, self.phase_step)
 
     def _forward_backward(self, batch: Batch) -> float:
         """One gradient evaluation: the model's logits, the loss and ∂L/∂f on the (N, classes) logits (by hand
@@ -168,11 +190,11 @@ class Trainer:
 
     def converged(self) -> bool:
         """The normalized margin is positive and changed by < converge_tol (relative) over the last 25% of
-        steps (checked at log rows once a quarter of the schedule has run)."""
-        if not self.cfg.early_stop or self.step < self.cfg.steps // 4:
+        the phase's steps (checked at log rows once a quarter of its schedule has run)."""
+        if not self.cfg.early_stop or self.phase_step < self.phase_cfg.steps // 4:
             return False
         last = self.history[-1]["normalized_margin"]
-        earlier = [r for r in self.history if r["step"] <= 0.75 * self.step]
+        earlier = [r for r in self.history if self.phase_start <= r["step"] <= self.phase_start + 0.75 * self.phase_step]
         if last is None or last <= 0 or not earlier or earlier[-1]["normalized_margin"] is None:
             return False
         return abs(last - earlier[-1]["normalized_margin"]) <= self.cfg.converge_tol * last
@@ -180,10 +202,11 @@ class Trainer:
     def save(self) -> None:
         """Hand the resume state (and, at a log-spaced step, a parameter snapshot) to the recorder."""
         if self.recorder is not None:
-            self.recorder.save(self, checkpoint=self.step in self.ckpt_steps)
+            self.recorder.save(self, checkpoint=self.phase_step in self.ckpt_steps)
 
     def _start(self) -> None:
         if self.recorder is not None and self.recorder.resume(self):
+            self._plan_phase()   # the phase the saved state is in
             return
         if self.recorder is not None:
             self.recorder.start()
@@ -192,7 +215,7 @@ class Trainer:
 
     def _take_step(self) -> tuple[float, float]:
         """One optimizer step; returns (loss, lr). The loss is NaN if the update overflowed."""
-        lr = learning_rate(self.cfg, self.step, self.base_lr)
+        lr = learning_rate(self.phase_cfg, self.phase_step, self.base_lr)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
@@ -207,22 +230,31 @@ class Trainer:
         return loss, lr
 
     def run(self) -> dict:
+        """Train to the end: the Adam phase and the polish, again after each rebalance (`_rebalance`)."""
         self._start()
+        while True:
+            self._adam_phase()
+            self._polish()
+            if not self._rebalance():
+                return self.result(self.status)
+
+    def _adam_phase(self) -> None:
+        """The optimizer's steps of the current phase, until its step count, convergence or divergence."""
         last_save = time.time()
-        bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not self.progress, unit="step",
-                   dynamic_ncols=True, desc="train")
-        while self.step < self.cfg.steps and self.polish_stage == 0 and self.status != "converged":
+        bar = tqdm(total=self.phase_cfg.steps, initial=self.phase_step, disable=not self.progress, unit="step",
+                   dynamic_ncols=True, desc="train" if self.rebalances == 0 else f"train (rebalanced {self.rebalances})")
+        while self.phase_step < self.phase_cfg.steps and self.polish_stage == 0 and self.status != "converged":
             t0 = time.time()
             loss, lr = self._take_step()
             if not math.isfinite(loss):
                 self.status = "diverged"
                 break
             self.step += 1
-            if self.step in self.reseed_steps:
+            if self.phase_step in self.reseed_steps:
                 reseed_dead_neurons(self.model, self.optimizer, self.cfg.reseed_below, self.cfg.seed + self.step)
             self.elapsed += time.time() - t0
             bar.update(1)
-            if self.step in self.eval_steps or self.step == self.cfg.steps:
+            if self.phase_step in self.eval_steps or self.phase_step == self.phase_cfg.steps:
                 row = self.evaluate()
                 row["loss"], row["lr"] = loss, lr
                 self._log(row)
@@ -230,7 +262,7 @@ class Trainer:
                 if self.converged():
                     self.status = "converged"
                     break
-            if self.step in self.ckpt_steps or time.time() - last_save > SAVE_EVERY_SECONDS:
+            if self.phase_step in self.ckpt_steps or time.time() - last_save > SAVE_EVERY_SECONDS:
                 self.save()
                 last_save = time.time()
         bar.close()
@@ -240,8 +272,24 @@ class Trainer:
         if self.history[-1]["step"] != self.step:  # stopped between log rows
             self._log(self.evaluate())
         self.save()
-        self._polish()
-        return self.result(self.status)
+
+    def _rebalance(self) -> bool:
+        """After the polish, on modular addition with rounds left: when the margin is still < REBALANCE_BELOW
+        γ*, even out the neurons over the frequencies (`refine.rebalance_frequencies`) and begin another Adam
+        phase with a fresh optimizer. False when nothing is to be done (or nothing moved)."""
+        ratio = self.history[-1].get("margin_ratio")
+        if (self.rebalances >= self.cfg.rebalance_rounds or self.cfg.task != "modadd" or self.cfg.model != "polynet"
+                or not self.cfg.normalize or ratio is None or ratio >= REBALANCE_BELOW):
+            return False
+        if rebalance_frequencies(self.model, self.cfg.seed * 1_000_003 + self.step) == 0:
+            return False
+        self._project()
+        self.rebalances += 1
+        self.phase_start, self.polish_stage, self.status, self.logit_scale = self.step, 0, "done", None
+        self._plan_phase()
+        self.optimizer = self._make_optimizer()  # the old moments belong to the old split
+        self.save()
+        return True
 
     def _polish(self) -> None:
         """The L-BFGS stages of `refine` (softmin recipes with polish_iters > 0), one metric row and one saved
@@ -278,4 +326,5 @@ class Trainer:
                 "gamma_star_source": self.gamma_star_source,
                 "margin_ratio": last["margin_ratio"], "train_accuracy": last["train_accuracy"],
                 "test_accuracy": last["test_accuracy"], "train_loss": last["train_loss"],
+                "rebalances": self.rebalances,
                 "run_dir": str(self.recorder.run_dir) if self.recorder is not None else None}

@@ -1,0 +1,74 @@
+"""The fast recipe's end (training/refine.py): splitting a neuron keeps f, and the frequency rebalance evens
+out settled neurons over the frequencies, moves nothing while the features have not formed, and leaves an
+unused frequency out."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from fourier_circuits.analysis.fourier import neuron_dominant_frequency
+from fourier_circuits.models.polynet import PolyNet
+from fourier_circuits.training.refine import rebalance_frequencies, split_neuron
+
+
+def cosine_net(p: int, freqs: list[int], seed: int = 0) -> PolyNet:
+    """A k = 2 PolyNet whose neuron i is the §5 cosine at frequency freqs[i] with random phases, and random
+    amplitudes (so that 'smallest' and 'largest' neurons are defined)."""
+    net = PolyNet(p, 2, len(freqs), p, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.arange(p, dtype=torch.float64)
+    with torch.no_grad():
+        for i, zeta in enumerate(freqs):
+            theta = 2 * math.pi * torch.rand(2, generator=gen, dtype=torch.float64)
+            scale = 0.5 + torch.rand((), generator=gen, dtype=torch.float64)
+            for j in range(2):
+                net.embed[j, :, i] = scale * torch.cos(theta[j] + 2 * math.pi * zeta * a / p)
+            net.unembed[i] = scale * torch.cos(theta.sum() + 2 * math.pi * zeta * a / p)
+    return net
+
+
+def counts(net: PolyNet) -> list[int]:
+    freq = neuron_dominant_frequency(net)
+    return [int((freq == z).sum()) for z in range(1, (net.vocab_size - 1) // 2 + 1)]
+
+
+def test_split_neuron_keeps_the_function():
+    net = cosine_net(5, [1, 1, 2])
+    before = net.logits(None, 10_000).clone()
+    split_neuron(net, 0, 2, torch.Generator().manual_seed(0), noise=0.0)   # neuron 2 dropped, 0 halved into 2
+    dropped = cosine_net(5, [1, 1, 2])
+    with torch.no_grad():
+        dropped.embed[..., 2] = 0
+        dropped.unembed[2] = 0
+    assert torch.allclose(net.logits(None, 10_000), dropped.logits(None, 10_000), atol=1e-12)
+    assert not torch.allclose(before, net.logits(None, 10_000))
+
+
+def test_rebalance_evens_out_settled_neurons():
+    net = cosine_net(5, [1] * 7 + [2] * 5)
+    sq = net.neuron_sq_norms(torch.float64)
+    smallest_on_1 = int(torch.argmin(torch.where(torch.arange(12) < 7, sq, math.inf)))
+    assert rebalance_frequencies(net, seed=0) == 1
+    assert counts(net) == [6, 6]
+    assert int(neuron_dominant_frequency(net)[smallest_on_1]) == 2, "the smallest of the fullest moved"
+    assert rebalance_frequencies(net, seed=0) == 0, "balanced: nothing more moves"
+
+
+def test_rebalance_over_three_frequencies_to_within_one():
+    net = cosine_net(7, [1] * 9 + [2] * 2 + [3] * 6)
+    assert rebalance_frequencies(net, seed=1) == 3
+    assert sorted(counts(net)) == [5, 6, 6]
+
+
+def test_an_unused_frequency_is_left_out():
+    net = cosine_net(7, [1] * 5 + [3] * 3)
+    assert rebalance_frequencies(net, seed=0) == 1
+    assert counts(net) == [4, 0, 4]
+
+
+def test_nothing_moves_before_the_features_have_formed():
+    net = PolyNet(5, 2, 12, 5, seed=0, dtype=torch.float64)       # random init: mixed neurons
+    before = [q.clone() for q in net.parameters()]
+    assert rebalance_frequencies(net, seed=0) == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
