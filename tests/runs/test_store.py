@@ -107,13 +107,13 @@ def test_a_run_being_trained_elsewhere_is_refused(tmp_path):
     from fourier_circuits.runs.store import run_lock
     from fourier_circuits.runs.train import prepare_run_dir, train
     from fourier_circuits.training.config import resolve_config
-    cfg = resolve_config(p=5, width=8, steps=20)
+    cfg = resolve_config(p=5, width=8, steps=20, rebalance_rounds=0)   # the polish stages only
     run_dir = prepare_run_dir(cfg, tmp_path / "run")
     with run_lock(run_dir):
         import subprocess
         import sys
         code = ("import sys; from fourier_circuits.training.config import resolve_config; from fourier_circuits.runs.train import train\n"
-                f"train(resolve_config(p=5, width=8, steps=20), {str(run_dir)!r}, progress=False)")
+                f"train(resolve_config(p=5, width=8, steps=20, rebalance_rounds=0), {str(run_dir)!r}, progress=False)")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.returncode != 0
         assert "RunBusyError" in proc.stderr and str(run_dir) in proc.stderr

@@ -34,7 +34,7 @@ POLISH_TAU_FACTORS = (1.0, 3.0, 10.0, 30.0, 100.0)  # the polish stages' τ, in 
 POLISH_MIN_STAGES = 3      # after these, a stage that raised the normalized margin by < POLISH_MIN_GAIN
 POLISH_MIN_GAIN = 1e-5     # (relative) ends the polish: (5, 5, 1024) gains 0.8%, 0.35%, 0.1% at τ_end·10, 30, 100
 REBALANCE_BELOW = 0.999    # margin / γ* under which a polished modular-addition run is rebalanced
-SETTLED_POWER, SETTLED_SHARE = 0.95, 0.95   # ... once this share of its neurons has this max power (THEORY §7)
+SETTLED_POWER, SETTLED_SHARE = 0.9, 0.8     # ... once this share of its neurons has this max power (THEORY §7)
 
 
 @torch.no_grad()
