@@ -13,6 +13,9 @@ threshold. The scan (`scan_widths`) therefore:
      Not at ci scale (it would double the recipe's time): cpu scale scans the ci case (5, 2) with the same
      seeds and steps, so its check is the ci answer's check too.
 Seeds that miss the target at a width ≥ m_min are stalls; they are reported with their margins.
+
+At k = 2 the fast recipe rebalances a stalled run's neurons over the frequencies (training/refine.py), so
+m_min measures what the width can express rather than how evenly a random start split the neurons.
 """
 from __future__ import annotations
 
@@ -124,8 +127,8 @@ def new_minimal_width(ctx: Context) -> tuple[list[Claim], list]:
         claims.append(Claim(
             f"p={p}, k={k}: smallest width with best-of-{seeds} margin ≥ {TARGET} γ* (downward scan)",
             f"bound 2^(2k−2)(p−1) = {bound} suffices",
-            f"m_min = {m_min} ({m_min / bound:.2f} × bound); at m_min−1 best {max(below):.4f} γ*"
-            if below else f"m_min = {m_min}", True, m_min))
+            f"m_min = {m_min} ({m_min / bound:.2f} × bound, {m_min / (p - 1):.2f} (p−1)); at m_min−1 best "
+            f"{max(below):.4f} γ*" if below else f"m_min = {m_min}", True, m_min))
         if CHECKED[ctx.scale]:
             checked = ", ".join(f"m={m}: {scan.best(m, scan.check):.4f}" for m in sorted(scan.check, reverse=True))
             claims.append(Claim(f"p={p}, k={k}: twice the seeds and steps leave m_min = {m_min}",
