@@ -113,7 +113,7 @@ def test_concurrent_recipes_start_after_the_recipes_they_read(monkeypatch):
     from tqdm import tqdm
     recipe = lambda name, after=(): recipes.FigureRecipe(name, "t", "new", "d", lambda ctx: ([], []), after)  # noqa: E731
     given = [recipe("a", after=("c",)), recipe("b"), recipe("c"), recipe("d", after=("a",))]
-    assert [r.name for r in runner.schedule_order(given)] == ["a", "c", "b", "d"]
+    assert [r.name for r in runner.schedule_order(given)] == ["a", "c", "d", "b"]
     pool = _InlinePool(workers=2)
     reports = runner._concurrent_reports(given, "ci", Path("."), pool, tqdm(disable=True))
     assert [r.name for r in reports] == ["a", "b", "c", "d"]

@@ -127,9 +127,10 @@ def _run_recipe_named(name: str, scale: str, runs_root: Path) -> RecipeReport:
 
 
 def schedule_order(recipes: list[FigureRecipe]) -> list[FigureRecipe]:
-    """The recipes that others read (their `after`) first, then the rest, each in the order given."""
+    """The recipes that others read (their `after`) first, then those that read others (multi-run ones such
+    as new-minimal-width: they start as soon as what they read is done), then the rest; each in the order given."""
     read = {name for r in recipes for name in r.after}
-    return sorted(recipes, key=lambda r: r.name not in read)
+    return sorted(recipes, key=lambda r: (r.name not in read, not r.after))
 
 
 def _concurrent_reports(recipes: list[FigureRecipe], scale: str, root: Path, pool: RunPool, bar) -> list[RecipeReport]:
