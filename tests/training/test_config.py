@@ -11,7 +11,8 @@ def test_defaults_are_fast_recipe():
     assert cfg == TrainConfig(**RECIPES["fast"], rebalance_rounds=2)             # k = 2: the rebalance rounds
     assert (cfg.steps, cfg.reseed_below, cfg.polish_iters) == (2000, 0.05, 300)   # the fast recipe's end
     assert resolve_config(p=11, k=3).steps == 8000 and resolve_config(p=11, k=3, steps=50).steps == 50
-    assert resolve_config(p=11, k=3).rebalance_rounds == 0 and resolve_config(p=5, rebalance_rounds=0).rebalance_rounds == 0
+    assert resolve_config(p=11, k=3).rebalance_rounds == 2 and resolve_config(p=5, k=4).rebalance_rounds == 0
+    assert resolve_config(p=5, rebalance_rounds=0).rebalance_rounds == 0
     assert resolve_config(task="group", group="S3", k=3, p=None).steps == 8000
     assert cfg.recipe == "fast" and cfg.objective == "softmin" and cfg.normalize and cfg.p == 23
 

@@ -115,14 +115,16 @@ PRESETS.update({
 # 0.9922 γ* after 2000 steps, 0.9989 after 8000, then 0.99936 with the polish). For d ≥ 5 the softmin is
 # annealed only to τ_end = 10 (k = 5, p = 5, m = 1024: the margin stays ≈ 0 after 2000 steps annealed to 300;
 # 0.88 γ* after 600 steps annealed to 30); the polish stages then raise τ up to 100·τ_end.
-# For d = 2, when the polished margin on modular addition is still < 0.999 γ*, up to 2 rounds even out the
+# For d ≤ 3, when the polished margin on modular addition is still < 0.999 γ*, up to 2 rounds even out the
 # settled neurons over the frequencies and run the Adam phase (half as long) and the polish again
-# (refine.py): the k = 2 stalls at 0.95–0.99 γ* are uneven splits ((5, 2, 12): 7/5 stalls at 0.9529 γ*,
-# 6/6 reaches γ*). For d ≥ 3 no stall of this kind was seen at the sufficient width, and there the
-# neurons per frequency are in the hundreds: no rounds.
+# (refine.py): the stalls below the bound are uneven splits ((5, 2, 12): 7/5 stalls at 0.9529 γ*, 6/6
+# reaches γ*; (5, 3, 32): 0.9966 at best before, 0.99999 and 1.0 on seeds 1, 2 after). At the sufficient
+# width d = 3, 4 reach 0.999 γ* without it. For d = 5 it helps but costs: (5, 5, 1024) with 2000 Adam steps
+# 0.9922 → 0.9975 γ* in 120 s instead of 81 s (1 thread), too slow for the ci budget: no rounds for d ≥ 4.
 RECIPE_DEFAULTS_BY_DEGREE = {
-    "fast": lambda degree: dict(steps=2000, rebalance_rounds=2) if degree <= 2 else dict(steps=8000)
-    if degree <= 4 else dict(steps=8000, tau_end=10.0)}
+    "fast": lambda degree: dict(steps=2000, rebalance_rounds=2) if degree <= 2
+    else dict(steps=8000, rebalance_rounds=2) if degree == 3 else dict(steps=8000) if degree == 4
+    else dict(steps=8000, tau_end=10.0)}
 
 
 
