@@ -435,9 +435,9 @@ def test_killed_during_the_polish_resumes_to_the_same_result(tmp_path, monkeypat
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("fourier_circuits.training.trainer.lbfgs_polish", dies_in_stage_2)
+    monkeypatch.setattr("fourier_circuits.training.refine.lbfgs_polish", dies_in_stage_2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "killed", progress=False)
-    monkeypatch.setattr("fourier_circuits.training.trainer.lbfgs_polish", real)
+    monkeypatch.setattr("fourier_circuits.training.refine.lbfgs_polish", real)
     resumed = train(cfg, tmp_path / "killed", progress=False)
     assert without_seconds({**resumed, "run_dir": None}) == without_seconds({**whole, "run_dir": None})

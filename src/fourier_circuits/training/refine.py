@@ -23,6 +23,7 @@ becomes a noisy half of the emptiest frequency's largest neuron. The Adam phase 
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
@@ -97,6 +98,46 @@ def rebalance_frequencies(model, seed: int, noise: float = 1e-2) -> int:
         counts[empty - 1] += 1
         moved += 1
     return moved
+
+
+def polish_stages(trainer) -> None:
+    """The L-BFGS stages after a Trainer's Adam phase (softmin recipes with polish_iters > 0), one metric row
+    (key `polish_tau`) and one saved state each; their iterations count as steps. After POLISH_MIN_STAGES, a
+    stage that gained less than POLISH_MIN_GAIN (relative) is the last. A resumed run continues with the next
+    stage."""
+    cfg, model = trainer.cfg, trainer.model
+    if cfg.polish_iters == 0 or cfg.objective != "softmin" or not cfg.normalize:
+        return
+    rows = model.rows_per_chunk(trainer.budget)
+    while trainer.polish_stage < len(POLISH_TAU_FACTORS):
+        t0, before = time.time(), trainer.history[-1]["normalized_margin"]
+        tau = cfg.tau_end * POLISH_TAU_FACTORS[trainer.polish_stage]
+        lbfgs_polish(model, trainer.train.model_input(model), trainer.train.y, rows, tau, cfg.polish_iters)
+        trainer.project()
+        trainer.step += cfg.polish_iters
+        trainer.polish_stage += 1
+        trainer.elapsed += time.time() - t0
+        trainer.log({**trainer.evaluate(), "polish_tau": tau})
+        gain = (trainer.history[-1]["normalized_margin"] - before) / abs(before) if before > 0 else math.inf
+        if trainer.polish_stage >= POLISH_MIN_STAGES and gain < POLISH_MIN_GAIN:
+            trainer.polish_stage = len(POLISH_TAU_FACTORS)  # saved with the state: a resumed run ends here too
+        if trainer.recorder is not None:
+            trainer.recorder.save(trainer, checkpoint=True)
+
+
+def rebalance_phase(trainer) -> bool:
+    """After the polish, on modular addition with rounds left (cfg.rebalance_rounds): when the margin is still
+    < REBALANCE_BELOW γ*, even out the neurons over the frequencies (`rebalance_frequencies`) and begin another
+    Adam phase (`Trainer.begin_phase`). False when nothing is to be done, or nothing moved."""
+    cfg, ratio = trainer.cfg, trainer.history[-1].get("margin_ratio")
+    if (trainer.rebalances >= cfg.rebalance_rounds or cfg.task != "modadd" or cfg.model != "polynet"
+            or not cfg.normalize or ratio is None or ratio >= REBALANCE_BELOW):
+        return False
+    if rebalance_frequencies(trainer.model, cfg.seed * 1_000_003 + trainer.step) == 0:
+        return False
+    trainer.project()
+    trainer.begin_phase()
+    return True
 
 
 def lbfgs_polish(model, x, y: torch.Tensor, rows: int, tau: float, iterations: int) -> None:

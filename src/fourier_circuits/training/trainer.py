@@ -30,15 +30,7 @@ from fourier_circuits.training.objectives import (
     rms_normalized_logit,
     softmin_value_and_grad,
 )
-from fourier_circuits.training.refine import (
-    POLISH_MIN_GAIN,
-    POLISH_MIN_STAGES,
-    POLISH_TAU_FACTORS,
-    REBALANCE_BELOW,
-    lbfgs_polish,
-    rebalance_frequencies,
-    reseed_dead_neurons,
-)
+from fourier_circuits.training.refine import polish_stages, rebalance_phase, reseed_dead_neurons
 from fourier_circuits.training.schedules import learning_rate, log_spaced_steps, temperature
 
 SAVE_EVERY_SECONDS = 30  # besides the log-spaced checkpoints, the resume state is refreshed this often
@@ -88,6 +80,24 @@ def keep_freed_memory() -> None:
     mallopt(M_TRIM_THRESHOLD, 1 << 30)
 
 
+def param_rms(model) -> float:
+    """The RMS parameter entry."""
+    total = sum(float(q.detach().double().pow(2).sum()) for q in model.parameters())
+    return math.sqrt(total / sum(q.numel() for q in model.parameters()))
+
+
+def margin_converged(history: list[dict], start: int, step: int, steps: int, tol: float) -> bool:
+    """The normalized margin is positive and changed by < tol (relative) over the last 25% of a phase's steps
+    (from step `start`; checked once a quarter of its `steps` has run)."""
+    if step - start < steps // 4:
+        return False
+    last = history[-1]["normalized_margin"]
+    earlier = [r for r in history if start <= r["step"] <= start + 0.75 * (step - start)]
+    if last is None or last <= 0 or not earlier or earlier[-1]["normalized_margin"] is None:
+        return False
+    return abs(last - earlier[-1]["normalized_margin"]) <= tol * last
+
+
 class Trainer:
     """Owns the model, optimizer and data of one run; `run()` trains to the end (or resumes)."""
 
@@ -108,9 +118,9 @@ class Trainer:
         self.nu = self.model.nu                               # None: not homogeneous, no margins
         self._row = loss_row if self.nu is None else margin_collapse_row if cfg.objective == "ce" else margin_row
         if cfg.normalize:
-            self._project()
+            self.project()
         # lr for the normalized recipe is relative to the RMS parameter entry on the unit sphere
-        self.base_lr = cfg.lr * self._param_rms() if cfg.normalize else cfg.lr
+        self.base_lr = cfg.lr * param_rms(self.model) if cfg.normalize else cfg.lr
         self.optimizer = self._make_optimizer()
         self.step, self.elapsed, self.logit_scale, self.polish_stage, self.status = 0, 0.0, None, 0, "done"
         self.phase_start, self.rebalances = 0, 0     # the current Adam phase began at phase_start
@@ -139,12 +149,8 @@ class Trainer:
         cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
         return cls(params, lr=self.base_lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
-    def _param_rms(self) -> float:
-        total = sum(float(q.detach().double().pow(2).sum()) for q in self.model.parameters())
-        return math.sqrt(total / sum(q.numel() for q in self.model.parameters()))
-
     @torch.no_grad()
-    def _project(self) -> None:
+    def project(self) -> None:
         """θ ← θ / ‖θ‖_{2,ν} (f is ν-homogeneous, so normalized quantities are unchanged)."""
         scale = l2nu_norm_pow(self.model).pow(1.0 / self.nu)
         for q in self.model.parameters():
@@ -189,15 +195,8 @@ class Trainer:
         return {"step": self.step, **self._row(self.model, self.train, self.test, self.budget, self.gamma_star)}
 
     def converged(self) -> bool:
-        """The normalized margin is positive and changed by < converge_tol (relative) over the last 25% of
-        the phase's steps (checked at log rows once a quarter of its schedule has run)."""
-        if not self.cfg.early_stop or self.phase_step < self.phase_cfg.steps // 4:
-            return False
-        last = self.history[-1]["normalized_margin"]
-        earlier = [r for r in self.history if self.phase_start <= r["step"] <= self.phase_start + 0.75 * self.phase_step]
-        if last is None or last <= 0 or not earlier or earlier[-1]["normalized_margin"] is None:
-            return False
-        return abs(last - earlier[-1]["normalized_margin"]) <= self.cfg.converge_tol * last
+        return self.cfg.early_stop and margin_converged(self.history, self.phase_start, self.step,
+                                                        self.phase_cfg.steps, self.cfg.converge_tol)
 
     def save(self) -> None:
         """Hand the resume state (and, at a log-spaced step, a parameter snapshot) to the recorder."""
@@ -210,7 +209,7 @@ class Trainer:
             return
         if self.recorder is not None:
             self.recorder.start()
-        self._log(self.evaluate())
+        self.log(self.evaluate())
         self.save()
 
     def _take_step(self) -> tuple[float, float]:
@@ -224,7 +223,7 @@ class Trainer:
             return loss, lr
         self.optimizer.step()
         if self.cfg.normalize:
-            self._project()
+            self.project()
         if not all(bool(torch.isfinite(q).all()) for q in self.model.parameters()):
             return float("nan"), lr                             # overflow in the update: save nothing more
         return loss, lr
@@ -234,9 +233,18 @@ class Trainer:
         self._start()
         while True:
             self._adam_phase()
-            self._polish()
-            if not self._rebalance():
+            polish_stages(self)
+            if not rebalance_phase(self):
                 return self.result(self.status)
+
+    def begin_phase(self) -> None:
+        """Another Adam phase from here (after a rebalance): its schedules, a fresh optimizer (the old moments
+        belong to the old network), the polish again; saved, so that a resumed run is in it."""
+        self.rebalances += 1
+        self.phase_start, self.polish_stage, self.status, self.logit_scale = self.step, 0, "done", None
+        self._plan_phase()
+        self.optimizer = self._make_optimizer()
+        self.save()
 
     def _adam_phase(self) -> None:
         """The optimizer's steps of the current phase, until its step count, convergence or divergence."""
@@ -257,7 +265,7 @@ class Trainer:
             if self.phase_step in self.eval_steps or self.phase_step == self.phase_cfg.steps:
                 row = self.evaluate()
                 row["loss"], row["lr"] = loss, lr
-                self._log(row)
+                self.log(row)
                 bar.set_postfix(margin_ratio=row["margin_ratio"], acc=row["train_accuracy"])
                 if self.converged():
                     self.status = "converged"
@@ -270,50 +278,10 @@ class Trainer:
             where = f" in {self.recorder.run_dir}" if self.recorder is not None else ""
             raise DivergedError(f"loss became {loss} at step {self.step}; last good checkpoint kept{where}")
         if self.history[-1]["step"] != self.step:  # stopped between log rows
-            self._log(self.evaluate())
+            self.log(self.evaluate())
         self.save()
 
-    def _rebalance(self) -> bool:
-        """After the polish, on modular addition with rounds left: when the margin is still < REBALANCE_BELOW
-        γ*, even out the neurons over the frequencies (`refine.rebalance_frequencies`) and begin another Adam
-        phase with a fresh optimizer. False when nothing is to be done (or nothing moved)."""
-        ratio = self.history[-1].get("margin_ratio")
-        if (self.rebalances >= self.cfg.rebalance_rounds or self.cfg.task != "modadd" or self.cfg.model != "polynet"
-                or not self.cfg.normalize or ratio is None or ratio >= REBALANCE_BELOW):
-            return False
-        if rebalance_frequencies(self.model, self.cfg.seed * 1_000_003 + self.step) == 0:
-            return False
-        self._project()
-        self.rebalances += 1
-        self.phase_start, self.polish_stage, self.status, self.logit_scale = self.step, 0, "done", None
-        self._plan_phase()
-        self.optimizer = self._make_optimizer()  # the old moments belong to the old split
-        self.save()
-        return True
-
-    def _polish(self) -> None:
-        """The L-BFGS stages of `refine` (softmin recipes with polish_iters > 0), one metric row and one saved
-        state each; their iterations count as steps. After POLISH_MIN_STAGES, a stage that gained less than
-        POLISH_MIN_GAIN (relative) is the last. A resumed run continues with the next stage."""
-        if self.cfg.polish_iters == 0 or self.cfg.objective != "softmin" or not self.cfg.normalize:
-            return
-        rows = self.model.rows_per_chunk(self.budget)
-        while self.polish_stage < len(POLISH_TAU_FACTORS):
-            t0, before = time.time(), self.history[-1]["normalized_margin"]
-            tau = self.cfg.tau_end * POLISH_TAU_FACTORS[self.polish_stage]
-            lbfgs_polish(self.model, self.train.model_input(self.model), self.train.y, rows, tau, self.cfg.polish_iters)
-            self._project()
-            self.step += self.cfg.polish_iters
-            self.polish_stage += 1
-            self.elapsed += time.time() - t0
-            self._log({**self.evaluate(), "polish_tau": tau})
-            gain = (self.history[-1]["normalized_margin"] - before) / abs(before) if before > 0 else math.inf
-            if self.polish_stage >= POLISH_MIN_STAGES and gain < POLISH_MIN_GAIN:
-                self.polish_stage = len(POLISH_TAU_FACTORS)  # saved with the state: a resumed run ends here too
-            if self.recorder is not None:
-                self.recorder.save(self, checkpoint=True)
-
-    def _log(self, row: dict) -> None:
+    def log(self, row: dict) -> None:
         row["seconds"] = round(self.elapsed, 3)
         self.history.append(row)
         if self.recorder is not None:
