@@ -115,10 +115,15 @@ def run_recipe(recipe: FigureRecipe, scale: str, runs_root: Path, workers: int,
         claims, figures = recipe.check(ctx)
     except Exception as exc:  # reported in red; the other recipes go on
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    return recipe_report(recipe, scale, settings=ctx.settings, claims=claims, figures=[Path(f) for f in figures],
+                         runs=ctx.run_dirs, seconds=time.perf_counter() - start, error=error)
+
+
+def recipe_report(recipe: FigureRecipe, scale: str, **outcome) -> RecipeReport:
+    """The report of `recipe` at `scale`: its name, title, paper and description, and `outcome` (settings,
+    claims, figures, runs, seconds, error)."""
     return RecipeReport(name=recipe.name, title=recipe.title, paper=recipe.paper, scale=scale,
-                        description=recipe.description, settings=ctx.settings, claims=claims,
-                        figures=[Path(f) for f in figures], runs=ctx.run_dirs,
-                        seconds=time.perf_counter() - start, error=error, new=recipe.new)
+                        description=recipe.description, new=recipe.new, **outcome)
 
 
 def _run_recipe_named(name: str, scale: str, runs_root: Path) -> RecipeReport:
@@ -159,9 +164,8 @@ def _report_of(future, recipe: FigureRecipe, scale: str) -> RecipeReport:
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 (the worker process died): reported in red, like a crash
-        return RecipeReport(name=recipe.name, title=recipe.title, paper=recipe.paper, scale=scale,
-                            description=recipe.description, settings={}, claims=[], figures=[], runs=[],
-                            seconds=0.0, error=f"{type(exc).__name__}: {exc}", new=recipe.new)
+        return recipe_report(recipe, scale, settings={}, claims=[], figures=[], runs=[], seconds=0.0,
+                             error=f"{type(exc).__name__}: {exc}")
 
 
 def machine_description() -> str:

@@ -84,18 +84,17 @@ def rebalance_frequencies(model, seed: int, noise: float = 1e-2) -> int:
         return 0
     freq = neuron_dominant_frequency(model)
     sq = model.neuron_sq_norms(torch.float64)
-    counts = torch.bincount(freq, minlength=(model.vocab_size - 1) // 2 + 1)[1:].double()
-    counts[counts == 0] = float("nan")   # unused: left out of min and max
+    counts = {int(z): int((freq == z).sum()) for z in torch.unique(freq)}   # used frequencies, ascending
     gen, moved = torch.Generator().manual_seed(seed), 0
-    while counts.nan_to_num(-1).max() - counts.nan_to_num(math.inf).min() >= 2:
-        full, empty = int(counts.nan_to_num(-1).argmax()) + 1, int(counts.nan_to_num(math.inf).argmin()) + 1
+    while max(counts.values()) - min(counts.values()) >= 2:
+        full, empty = max(counts, key=counts.get), min(counts, key=counts.get)   # ties: the lowest ζ
         on_full, on_empty = torch.nonzero(freq == full).flatten(), torch.nonzero(freq == empty).flatten()
         i, j = int(on_full[sq[on_full].argmin()]), int(on_empty[sq[on_empty].argmax()])
         split_neuron(model, j, i, gen, noise)
         sq[i] = sq[j] = sq[j] * 2.0 ** (-2.0 / model.nu)
         freq[i] = empty
-        counts[full - 1] -= 1
-        counts[empty - 1] += 1
+        counts[full] -= 1
+        counts[empty] += 1
         moved += 1
     return moved
 

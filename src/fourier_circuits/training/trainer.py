@@ -229,7 +229,7 @@ class Trainer:
         return loss, lr
 
     def run(self) -> dict:
-        """Train to the end: the Adam phase and the polish, again after each rebalance (`_rebalance`)."""
+        """Train to the end: the Adam phase and the polish, again after each rebalance (`refine.rebalance_phase`)."""
         self._start()
         while True:
             self._adam_phase()
