@@ -14,6 +14,7 @@ def test_defaults_are_fast_recipe():
     assert resolve_config(p=11, k=3).rebalance_rounds == 2 and resolve_config(p=5, k=4).rebalance_rounds == 0
     assert resolve_config(p=5, rebalance_rounds=0).rebalance_rounds == 0
     assert resolve_config(task="group", group="S3", k=3, p=None).steps == 8000
+    assert (resolve_config(p=5, k=5).steps, resolve_config(p=5, k=5).tau_end) == (8000, 30.0)   # d ≥ 5
     assert cfg.recipe == "fast" and cfg.objective == "softmin" and cfg.normalize and cfg.p == 23
 
 

@@ -13,7 +13,7 @@ from fourier_circuits.tasks.registry import task_of
 from fourier_circuits.tasks.solver_cache import solver_cache_at
 from fourier_circuits.tasks.split import train_test_split
 from fourier_circuits.training.config import LATER_KEYS, TrainConfig
-from fourier_circuits.training.presets import RECIPE_EARLIER_VALUES, recipe_values
+from fourier_circuits.training.presets import earlier_values, recipe_values
 from fourier_circuits.training.trainer import Trainer
 
 
@@ -24,10 +24,10 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
         written = json.loads((run_dir / "config.json").read_text())
         stored, wanted = TrainConfig(**written).to_dict(), cfg.to_dict()  # keys added since: defaults
         # a run written before a later key existed, or with a recipe value since changed, is the run of its command
-        earlier = RECIPE_EARLIER_VALUES.get(wanted["recipe"], {})
-        current = recipe_values(wanted["recipe"], wanted["degree"] or wanted["k"])
+        degree = wanted["degree"] or wanted["k"]
+        earlier, current = earlier_values(wanted["recipe"], degree), recipe_values(wanted["recipe"], degree)
         diff = sorted(k for k in wanted if stored[k] != wanted[k] and (k in written or k not in LATER_KEYS)
-                      and not (k in earlier and stored[k] == earlier[k] and wanted[k] == current.get(k)))
+                      and not (k in earlier and stored[k] in earlier[k] and wanted[k] == current.get(k)))
         if diff:
             raise ValueError(f"run directory {run_dir} holds a different config (differs in: {', '.join(diff)})")
         return run_dir

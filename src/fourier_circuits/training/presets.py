@@ -111,10 +111,18 @@ PRESETS.update({
 })
 
 # Defaults that a recipe sets by the degree d of z^d, each only where the preset, file or overrides give none.
-# The fast recipe's Adam phase needs ~2000 steps for the quadratic nets and ~8000 for d ≥ 3 ((4, 5, 256):
+# The fast recipe's Adam phase needs ~2000 steps for the quadratic nets and ~8000 for d = 3, 4 ((4, 5, 256):
 # 0.9922 γ* after 2000 steps, 0.9989 after 8000, then 0.99936 with the polish). For d ≥ 5 the softmin is
-# annealed only to τ_end = 10 (k = 5, p = 5, m = 1024: the margin stays ≈ 0 after 2000 steps annealed to 300;
-# 0.88 γ* after 600 steps annealed to 30); the polish stages then raise τ up to 100·τ_end.
+# annealed only to τ_end = 30 (τ_end 300: (5, 5, 1024) ends the 2000 Adam steps at 0.865 γ*, τ_end 100:
+# 0.985, 30: 0.977, 10: 0.956; the polish stages then raise τ up to 100·τ_end and end them at
+# 0.986–0.993). It needs far more steps than d ≤ 4: polished, (5, 5, 1024) seed 0 reaches 0.9928 γ* after
+# 2000 steps, 0.9954 after 4000, 0.9976 after 8000 and 0.99900 after 20000 (τ_end 10: 0.99876); seeds 1, 2
+# 0.99897, 0.99873 (1 thread, ~400 s each). The gap halves with each doubling of the steps: first-order
+# progress on a margin whose last 0.5% is the neurons shedding their small off-frequency parts while keeping
+# every (x, c) gap tied (at the 0.993 point all gaps agree to 1e-4 relative, and each neuron's single-neuron
+# margin tracks its max power, correlation 0.996). The cap stays 8000: 20000 would not reach 0.999 on every
+# seed either, and it costs k = 6, p = 3, m = 2048 (0.9998 γ* after 8000 steps in 168 s, 1 thread) 230 s on
+# 2 threads, and (7, 5, 1536) or (5, 6, 4096) (117 ms and 596 ms a step) 40 min and 3.3 hours.
 # For d ≤ 3, when the polished margin on modular addition is still < 0.999 γ*, up to 2 rounds even out the
 # settled neurons over the frequencies and run the Adam phase (half as long) and the polish again
 # (refine.py): the stalls below the bound are uneven splits ((5, 2, 12): 7/5 stalls at 0.9529 γ*, 6/6
@@ -124,7 +132,7 @@ PRESETS.update({
 RECIPE_DEFAULTS_BY_DEGREE = {
     "fast": lambda degree: dict(steps=2000, rebalance_rounds=2) if degree <= 2
     else dict(steps=8000, rebalance_rounds=2) if degree == 3 else dict(steps=8000) if degree == 4
-    else dict(steps=8000, tau_end=10.0)}
+    else dict(steps=8000, tau_end=30.0)}
 
 
 
@@ -134,7 +142,14 @@ def recipe_values(recipe: str, degree: int) -> dict:
     return {**RECIPES[recipe], **(by_degree(degree) if by_degree else {})}
 
 
-# Recipe values changed since runs were written with them: recipe -> {key: earlier value}. A run directory
-# holding the earlier value, opened by a command that gets the recipe's current value, is still the run of
-# that command (runs.train.prepare_run_dir), as with LATER_KEYS.
-RECIPE_EARLIER_VALUES = {"fast": {"tau_start": 1.0, "tau_end": 300.0}}  # until τ started at 0.1 (d ≥ 5: ended at 10)
+# Recipe values changed since runs were written with them: recipe -> degree d -> {key: earlier values}. A run
+# directory holding an earlier value, opened by a command that gets the recipe's current value, is still the
+# run of that command (runs.train.prepare_run_dir), as with LATER_KEYS. The fast recipe started τ at 1 until
+# it started at 0.1, ending it at 300 (d ≥ 5: at 10, until it ended at 30).
+RECIPE_EARLIER_VALUES = {"fast": lambda degree: {"tau_start": (1.0,), "tau_end": (300.0, 10.0) if degree >= 5 else ()}}
+
+
+def earlier_values(recipe: str, degree: int) -> dict[str, tuple]:
+    """The values `recipe` once set for a net of degree d and no longer does, by key."""
+    by_degree = RECIPE_EARLIER_VALUES.get(recipe)
+    return by_degree(degree) if by_degree else {}
