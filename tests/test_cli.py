@@ -62,6 +62,21 @@ def test_train_json(trained_run):
     assert json.loads((trained_run["run_dir"] / "result.json").read_text()) == data
 
 
+def test_a_run_that_hits_its_step_cap_below_the_target_says_so(trained_run):
+    assert trained_run["result"]["status"] == "done" and trained_run["result"]["margin_ratio"] < 0.999
+    note = [line for line in trained_run["stderr"].splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and "step cap (--steps 40)" in note[0]
+    assert f"{trained_run['result']['margin_ratio']:.5f} γ*" in note[0]
+    json.loads(trained_run["stdout"])                                   # stdout stays pure JSON
+
+
+def test_a_run_at_the_target_prints_no_cap_note(tmp_path):
+    res = invoke(["train", "--p", "5", "--k", "2", "--width", "16", "--no-progress", "--json",
+                  "--out", str(tmp_path / "p5")], env={runstore.RUNS_ENV: str(tmp_path)})
+    assert res.exit_code == 0 and json.loads(res.stdout)["margin_ratio"] >= 0.999
+    assert "note:" not in res.stderr
+
+
 def test_train_rerun_returns_same_result(trained_run):
     root, run_dir = trained_run["root"], trained_run["run_dir"]
     res = invoke(["train", "--p", "7", "--k", "2", "--width", "24", "--steps", "40", "--no-progress", "--json",

@@ -24,6 +24,7 @@ from fourier_circuits.training.presets import PRESETS, RECIPES
 # that `theory`, `groups`, `presets`, `runs`, --help and every bad-input error answer at once.
 
 EXIT_BAD_INPUT = 2
+CAP_NOTE_BELOW = 0.999   # margin / γ* under which a run that hit its step cap says so on stderr (issue 13)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -240,6 +241,10 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     except DivergedError as e:
         fail(str(e), code=1)
     emit(result, as_json)
+    ratio = result.get("margin_ratio")
+    if result["status"] == "done" and cfg.early_stop and ratio is not None and ratio < CAP_NOTE_BELOW:
+        click.echo(f"note: training ran to its step cap (--steps {cfg.steps}) without converging, at {ratio:.5f} γ*; "
+                   "a larger --steps trains longer", err=True)
 
 
 @main.command()
