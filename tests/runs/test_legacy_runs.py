@@ -50,7 +50,7 @@ def _close(a, b, path=""):
 def test_rerunning_the_command_returns_the_stored_result(legacy, name):
     out = CliRunner().invoke(main, ["train", *COMMANDS[name], "--out", name, "--json", "--no-progress"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output) == json.loads((legacy / f"{name}.result.json").read_text())
+    assert json.loads(out.stdout) == json.loads((legacy / f"{name}.result.json").read_text())
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
