@@ -10,7 +10,7 @@ def by_scale(scale: str, ci, cpu, paper):
     return {"ci": ci, "cpu": cpu, "paper": paper}[scale]
 
 
-# Degree ≥ 5 (the fast recipe anneals τ to 30 there and caps its Adam phase at 20000 steps,
+# Degree ≥ 5 (the fast recipe anneals τ to 30 there and caps its Adam phase at 8000 steps,
 # training/presets.py): k = 6, p = 3, m = 2048 needs fewer Adam steps before the polish than k = 5, p = 5,
 # m = 1024 (ci, 1 thread: 800 steps 0.99950 γ* in 21 s; (5, 5, 1024) 2000 steps 0.9930 in 77 s).
 def fast_modadd(p: int, k: int, scale: str) -> dict:
