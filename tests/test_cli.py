@@ -70,6 +70,15 @@ def test_a_run_that_hits_its_step_cap_below_the_target_says_so(trained_run):
     json.loads(trained_run["stdout"])                                   # stdout stays pure JSON
 
 
+def test_a_plateau_below_the_target_is_not_reported_as_the_maximum():
+    from fourier_circuits.cli import stop_note
+    note = stop_note("converged", 0.98765, 8000)
+    assert note.startswith("note:") and "plateau at 0.98765 γ*" in note
+    assert "step cap (--steps 8000)" in stop_note("done", 0.98765, 8000)
+    assert stop_note("converged", 0.9995, 8000) is None and stop_note("done", 0.9995, 8000) is None
+    assert stop_note("converged", None, 8000) is None        # no γ*: nothing to compare with
+
+
 def test_a_run_at_the_target_prints_no_cap_note(tmp_path):
     res = invoke(["train", "--p", "5", "--k", "2", "--width", "16", "--no-progress", "--json",
                   "--out", str(tmp_path / "p5")], env={runstore.RUNS_ENV: str(tmp_path)})

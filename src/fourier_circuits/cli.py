@@ -241,10 +241,24 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     except DivergedError as e:
         fail(str(e), code=1)
     emit(result, as_json)
-    ratio = result.get("margin_ratio")
-    if result["status"] == "done" and cfg.early_stop and ratio is not None and ratio < CAP_NOTE_BELOW:
-        click.echo(f"note: training ran to its step cap (--steps {cfg.steps}) without converging, at {ratio:.5f} γ*; "
-                   "a larger --steps trains longer", err=True)
+    note = stop_note(result["status"], result.get("margin_ratio"), cfg.steps) if cfg.early_stop else None
+    if note:
+        click.echo(note, err=True)
+
+
+def stop_note(status: str, ratio: float | None, steps: int) -> str | None:
+    """The stderr line of a recipe run that ended below CAP_NOTE_BELOW γ*: it hit its step cap ('done'), or
+    the stopping rule took a plateau for the end ('converged'). None at the target or without a γ*."""
+    if ratio is None or ratio >= CAP_NOTE_BELOW:
+        return None
+    if status == "done":
+        return (f"note: training ran to its step cap (--steps {steps}) without converging, at {ratio:.5f} γ*; "
+                "a larger --steps trains longer")
+    if status == "converged":
+        return (f"note: the stopping rule ended training on a plateau at {ratio:.5f} γ*, below {CAP_NOTE_BELOW} γ*; "
+                "at a sufficient width that is not the maximum margin: another --seed or a larger --steps may "
+                "go further")
+    return None
 
 
 @main.command()
