@@ -1,0 +1,111 @@
+"""Why the fast recipe stalls below γ* at k = 5 (issue 13): is it the neurons' off-frequency parts, or their phases?
+
+Trains (p, k, m) = (5, 5, 1024) (the sufficient width) with the default recipe and `--steps` Adam steps, in
+memory, then measures the normalized margin / γ* of
+  trained      the polished network, as `fourier-circuits train` returns it;
+  purified     every neuron projected onto its dominant frequency ζ_i (u_{i,j} and w_i onto span{cos, sin}
+               of 2πζ_i a/p; the DC and the other frequency removed), nothing retrained;
+  free_polish  the L-BFGS polish stages (refine.lbfgs_polish, τ = τ_end·3^s) from the purified network;
+  pure_polish  the same stages with every gradient projected onto each neuron's frequency subspace, so the
+               neurons stay single-frequency and only their amplitudes and phases move.
+If the stall were the leftover off-frequency parts, pure_polish would reach γ*. One JSON line per stage.
+
+    OMP_NUM_THREADS=1 python experiments/k5_stall.py --steps 2000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import torch
+
+from fourier_circuits.analysis.fourier import neuron_dominant_frequency, neuron_max_power
+from fourier_circuits.models.margins import l2nu_norm_pow
+from fourier_circuits.training.config import resolve_config
+from fourier_circuits.training.objectives import rms_normalized_logit, softmin_value_and_grad
+from fourier_circuits.training.refine import lbfgs_polish
+from fourier_circuits.training.trainer import Trainer
+
+TAU_FACTORS = (1, 3, 10, 30, 100, 300, 1000)
+
+
+def frequency_projectors(model, p: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(neuron indices, P_ζ) per dominant frequency ζ, P_ζ[a, b] = (2/p) cos(2πζ(a − b)/p): the orthogonal
+    projector onto span{cos(2πζa/p), sin(2πζa/p)} (p odd, ζ ≠ 0)."""
+    a = torch.arange(p, dtype=torch.float64)
+    freq = neuron_dominant_frequency(model)
+    return [((freq == z).nonzero().flatten(),
+             ((2.0 / p) * torch.cos(2 * math.pi * z * (a[:, None] - a[None, :]) / p)).to(model.embed.dtype))
+            for z in torch.unique(freq).tolist()]
+
+
+@torch.no_grad()
+def project_onto_frequencies(embed: torch.Tensor, unembed: torch.Tensor, projectors) -> None:
+    """In place: embed[j, :, i] ← P_ζi embed[j, :, i] and unembed[i] ← P_ζi unembed[i]."""
+    for idx, P in projectors:
+        embed[:, :, idx] = torch.einsum("ab,jbi->jai", P, embed[:, :, idx])
+        unembed[idx, :] = unembed[idx, :] @ P.T
+
+
+def pure_polish(trainer, projectors, tau: float, iterations: int) -> None:
+    """lbfgs_polish with the gradient projected onto each neuron's frequency subspace."""
+    model, x, y = trainer.model, trainer.train.model_input(trainer.model), trainer.train.y
+    rows = model.rows_per_chunk(trainer.budget)
+    with torch.no_grad():
+        s = rms_normalized_logit(model.logits(x, rows), float(l2nu_norm_pow(model)))
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=iterations, history_size=30,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-14, tolerance_change=1e-16)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss, grad = softmin_value_and_grad(model.logits(x, rows), y, l2nu_norm_pow(model), s, tau)
+        model.backward_from_logits(x, grad, rows)
+        project_onto_frequencies(model.embed.grad, model.unembed.grad, projectors)
+        return torch.tensor(loss, dtype=torch.float64)
+
+    opt.step(closure)
+
+
+def report(stage: str, trainer, t0: float, **extra) -> dict:
+    row = {"stage": stage, "margin_ratio": trainer.evaluate()["margin_ratio"],
+           "min_max_power": float(neuron_max_power(trainer.model).min()), "seconds": round(time.time() - t0, 1),
+           **extra}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = resolve_config(p=5, k=5, width=1024, steps=args.steps, seed=args.seed)
+    trainer, t0 = Trainer(cfg, None, progress=False), time.time()
+    trainer.run()
+    report("trained", trainer, t0, steps=args.steps)
+    trained = [q.detach().clone() for q in trainer.model.parameters()]
+    projectors = frequency_projectors(trainer.model, cfg.p)
+    for stage in ("free_polish", "pure_polish"):
+        with torch.no_grad():
+            for q, q0 in zip(trainer.model.parameters(), trained):
+                q.copy_(q0)
+            project_onto_frequencies(trainer.model.embed.data, trainer.model.unembed.data, projectors)
+        trainer.project()
+        if stage == "free_polish":
+            report("purified", trainer, t0)
+        for factor in TAU_FACTORS:
+            tau = cfg.tau_end * factor
+            if stage == "free_polish":
+                lbfgs_polish(trainer.model, trainer.train.model_input(trainer.model), trainer.train.y,
+                             trainer.model.rows_per_chunk(trainer.budget), tau, cfg.polish_iters)
+            else:
+                pure_polish(trainer, projectors, tau, cfg.polish_iters)
+            trainer.project()
+        report(stage, trainer, t0, tau_max=cfg.tau_end * TAU_FACTORS[-1])
+
+
+if __name__ == "__main__":
+    main()
