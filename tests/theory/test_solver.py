@@ -206,3 +206,24 @@ def test_solve_measures_s6_on_its_invariant_rows():
     answer, _ = solve_group("S6", 2)
     assert answer["lower_bound_kind"].startswith("measured (float64, the |G|^1 rows")
     assert answer["relative_gap"] <= 1e-9 and answer["certified"]
+
+
+def test_slp_polish_raises_a_perturbed_networks_margin_up_to_gamma_star():
+    """cg.polish (sequential LP on the weights) on the [LI] construction for (p, k) = (5, 2), perturbed: the
+    margin rises, and never past γ* (an upper bound on every network)."""
+    from fourier_circuits.theory.modadd import construct_modadd
+    from fourier_circuits.theory.solver.cg import network_margins, polish
+    p, k = 5, 2
+    net = construct_modadd(p, k)
+    phi = np.concatenate([net.embed.detach().double().numpy().transpose(2, 0, 1).reshape(net.width, -1),
+                          net.unembed.detach().double().numpy()], axis=1)               # (m, k p + p)
+    x = np.stack(np.meshgrid(np.arange(p), np.arange(p), indexing="ij"), -1).reshape(-1, k)
+    y = x.sum(1) % p
+    g, norm = network_margins(phi, x, y, p, k, p)
+    assert float(g.min()) / norm == pytest.approx(gamma_star_modadd(p, k), rel=1e-9)   # the layout is right
+    noisy = phi + 0.05 * np.abs(phi).max() * np.random.default_rng(0).standard_normal(phi.shape)
+    g, norm = network_margins(noisy, x, y, p, k, p)
+    before = float(g.min()) / norm
+    _, after = polish(noisy, x, y, p, k, p, iters=20)
+    assert before < 0.97 * gamma_star_modadd(p, k)
+    assert before * 1.02 < after <= gamma_star_modadd(p, k) * (1 + 1e-9)
