@@ -1,6 +1,6 @@
 """Why the fast recipe stalls below γ* at k = 5 (issue 13): is it the neurons' off-frequency parts, or their phases?
 
-Trains (p, k, m) = (5, 5, 1024) (the sufficient width) with the default recipe and `--steps` Adam steps, in
+Trains (p, k, m) = (5, 5, 1024) (the sufficient width; --p, --k, --width for others) with the default recipe and `--steps` Adam steps, in
 memory, then measures the normalized margin / γ* of
   trained      the polished network, as `fourier-circuits train` returns it;
   purified     every neuron projected onto its dominant frequency ζ_i (u_{i,j} and w_i onto span{cos, sin}
@@ -80,9 +80,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--p", type=int, default=5, help="an odd prime")
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--width", type=int, default=1024, help="default: the sufficient width 2^(2k−2)(p−1) at (5, 5)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = resolve_config(p=5, k=5, width=1024, steps=args.steps, seed=args.seed)
+    cfg = resolve_config(p=args.p, k=args.k, width=args.width, steps=args.steps, seed=args.seed)
     trainer, t0 = Trainer(cfg, None, progress=False), time.time()
     trainer.run()
     report("trained", trainer, t0, steps=args.steps)

@@ -26,3 +26,15 @@ def test_nanda_reference_rejects_bad_steps(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "--steps", "0", "--out", str(tmp_path / "x.jsonl")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "--steps" in done.stderr and not (tmp_path / "x.jsonl").exists()
+
+
+def test_k5_stall_keeps_the_pure_polish_single_frequency():
+    script = SCRIPT.parent / "k5_stall.py"
+    done = subprocess.run([sys.executable, str(script), "--p", "5", "--k", "3", "--width", "64", "--steps", "300"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {r["stage"]: r for r in map(json.loads, done.stdout.strip().splitlines())}
+    assert list(rows) == ["trained", "purified", "free_polish", "pure_polish"]
+    assert rows["purified"]["min_max_power"] > 1 - 1e-9 and rows["pure_polish"]["min_max_power"] > 1 - 1e-9
+    assert all(0 < r["margin_ratio"] <= 1 + 1e-9 for r in rows.values())
+    assert rows["pure_polish"]["margin_ratio"] > rows["purified"]["margin_ratio"]    # the polish moved it
