@@ -25,7 +25,7 @@ from scipy.optimize import OptimizeWarning, linprog
 
 __all__ = ["NeuronSearch", "column_generation", "lp_max_min", "mixture_weights", "smoothed_margin_polish"]
 
-POLISH_TAUS = (3e3, 3e4, 3e5, 3e6)   # smoothed_margin_polish's stages: τ in units of the RMS normalized logit
+POLISH_TAUS = (30.0, 300.0, 3e3, 3e4, 3e5, 3e6, 3e7)   # smoothed_margin_polish's stages: τ in units of the RMS normalized logit
 
 
 class NeuronSearch:
@@ -370,7 +370,7 @@ def smoothed_margin_polish(embed: np.ndarray, unembed: np.ndarray, inputs: np.nd
     s the RMS normalized logit at the stage's start (THEORY.md §3; the fast recipe's polish, here without
     the training layer). The column-generation mixture is a finite sample of a continuous family of optimal
     neurons, so its LP value stops short of γ* (Q8, k = 2: 1.4e−4 after 96 rounds); moving the neurons
-    themselves closes that to ~1e−7 in seconds. Returns (embed, unembed, margin) of the best network met,
+    themselves closes that to 2.5e−8 in 9 s. Returns (embed, unembed, margin) of the best network met,
     the margin measured in float64 on every row: a real network, so still a lower bound."""
     import torch
 
