@@ -369,7 +369,7 @@ def smoothed_margin_polish(embed: np.ndarray, unembed: np.ndarray, inputs: np.nd
 
     s the RMS normalized logit at the stage's start (THEORY.md §3; the fast recipe's polish, here without
     the training layer). The column-generation mixture is a finite sample of a continuous family of optimal
-    neurons, so its LP value stops short of γ* (Q8, k = 2: 1.4e−4 after 96 rounds); moving the neurons
+    neurons, so its LP value stops short of γ* (Q8, k = 2: 1.4e−4 below the class LP after 60 s); moving the neurons
     themselves closes that to 2.5e−8 in 9 s. Returns (embed, unembed, margin) of the best network met,
     the margin measured in float64 on every row: a real network, so still a lower bound."""
     import torch
