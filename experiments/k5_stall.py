@@ -22,9 +22,7 @@ import time
 import torch
 
 from fourier_circuits.analysis.fourier import neuron_dominant_frequency, neuron_max_power
-from fourier_circuits.models.margins import l2nu_norm_pow
 from fourier_circuits.training.config import resolve_config
-from fourier_circuits.training.objectives import rms_normalized_logit, softmin_value_and_grad
 from fourier_circuits.training.refine import lbfgs_polish
 from fourier_circuits.training.trainer import Trainer
 
@@ -51,21 +49,10 @@ def project_onto_frequencies(embed: torch.Tensor, unembed: torch.Tensor, project
 
 def pure_polish(trainer, projectors, tau: float, iterations: int) -> None:
     """lbfgs_polish with the gradient projected onto each neuron's frequency subspace."""
-    model, x, y = trainer.model, trainer.train.model_input(trainer.model), trainer.train.y
-    rows = model.rows_per_chunk(trainer.budget)
-    with torch.no_grad():
-        s = rms_normalized_logit(model.logits(x, rows), float(l2nu_norm_pow(model)))
-    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=iterations, history_size=30,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-14, tolerance_change=1e-16)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        loss, grad = softmin_value_and_grad(model.logits(x, rows), y, l2nu_norm_pow(model), s, tau)
-        model.backward_from_logits(x, grad, rows)
-        project_onto_frequencies(model.embed.grad, model.unembed.grad, projectors)
-        return torch.tensor(loss, dtype=torch.float64)
-
-    opt.step(closure)
+    model = trainer.model
+    lbfgs_polish(model, trainer.train.model_input(model), trainer.train.y, model.rows_per_chunk(trainer.budget),
+                 tau, iterations,
+                 grad_hook=lambda m: project_onto_frequencies(m.embed.grad, m.unembed.grad, projectors))
 
 
 def report(stage: str, trainer, t0: float, **extra) -> dict:

@@ -139,9 +139,10 @@ def rebalance_phase(trainer) -> bool:
     return True
 
 
-def lbfgs_polish(model, x, y: torch.Tensor, rows: int, tau: float, iterations: int) -> None:
+def lbfgs_polish(model, x, y: torch.Tensor, rows: int, tau: float, iterations: int, grad_hook=None) -> None:
     """Maximize the smoothed margin on (x, y) at inverse temperature τ (s fixed at its current value) with
-    L-BFGS; x None is the population pass. The caller projects θ back to the unit sphere."""
+    L-BFGS; x None is the population pass. grad_hook(model), if given, may edit the gradients before each
+    L-BFGS use of them (e.g. project them onto a subspace). The caller projects θ back to the unit sphere."""
     with torch.no_grad():
         s = rms_normalized_logit(model.logits(x, rows), float(l2nu_norm_pow(model)))
     opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=iterations, history_size=30,
@@ -151,6 +152,8 @@ def lbfgs_polish(model, x, y: torch.Tensor, rows: int, tau: float, iterations: i
         opt.zero_grad(set_to_none=True)
         loss, grad = softmin_value_and_grad(model.logits(x, rows), y, l2nu_norm_pow(model), s, tau)
         model.backward_from_logits(x, grad, rows)
+        if grad_hook is not None:
+            grad_hook(model)
         return torch.tensor(loss, dtype=torch.float64)
 
     opt.step(closure)
