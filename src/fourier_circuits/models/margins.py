@@ -25,6 +25,15 @@ def l2nu_norm(model: PolyNet, nu: float | None = None) -> float:
     return float(sq.pow(nu / 2).sum().pow(1 / nu))
 
 
+def softmin_loss(logits: torch.Tensor, y: torch.Tensor, norm: torch.Tensor, s: float, tau: float) -> torch.Tensor:
+    """The smoothed margin L = (s/τ) log Σ_{x, c≠y} exp(−τ G_{x,c}/s), G = (f_y − f_c)/‖θ‖^ν, as a differentiable
+    function of the logits and of ‖θ‖^ν = `norm` (training/objectives.py; the solver's polish)."""
+    gaps = logits.gather(1, y[:, None]) - logits               # ‖θ‖^ν G_{x,c} = f_y − f_c
+    # one scalar factor −τ/(s‖θ‖^ν) on the gaps: F = f/‖θ‖^ν is never formed
+    exponents = (gaps * (-tau / s / norm)).scatter(1, y[:, None], float("-inf"))   # drop c = y
+    return (s / tau) * torch.logsumexp(exponents.flatten(), 0)
+
+
 def chunk_rows(width: int, budget_bytes: int = DEFAULT_MEMORY_BUDGET, bytes_per_value: int = 8) -> int:
     """Rows per chunk so that a (rows, width) float64 activation (x3 for temporaries) fits the budget."""
     return max(1, budget_bytes // (3 * bytes_per_value * max(width, 1)))

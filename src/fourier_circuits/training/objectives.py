@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from fourier_circuits.models.margins import l2nu_norm_pow
+from fourier_circuits.models.margins import l2nu_norm_pow, softmin_loss  # noqa: F401  (softmin_loss: part of this API)
 
 
 def cross_entropy64(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -38,14 +38,6 @@ def rms_normalized_logit(logits: torch.Tensor, norm: float) -> float:
     """RMS of F = f/‖θ‖^ν, in float64: on the unit sphere f can be ~1e-20 (z^5), whose squares underflow
     float32."""
     return float(torch.linalg.vector_norm(logits.detach(), dtype=torch.float64)) / (math.sqrt(logits.numel()) * norm)
-
-
-def softmin_loss(logits: torch.Tensor, y: torch.Tensor, norm: torch.Tensor, s: float, tau: float) -> torch.Tensor:
-    """L as a differentiable function of the logits and of ‖θ‖^ν = `norm` (the autograd reference)."""
-    gaps = logits.gather(1, y[:, None]) - logits               # ‖θ‖^ν G_{x,c} = f_y − f_c
-    # one scalar factor −τ/(s‖θ‖^ν) on the gaps: F = f/‖θ‖^ν is never formed
-    exponents = (gaps * (-tau / s / norm)).scatter(1, y[:, None], float("-inf"))   # drop c = y
-    return (s / tau) * torch.logsumexp(exponents.flatten(), 0)
 
 
 def softmin_value_and_grad(logits: torch.Tensor, y: torch.Tensor, norm: torch.Tensor, s: float,

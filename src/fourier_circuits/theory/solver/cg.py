@@ -374,13 +374,11 @@ def smoothed_margin_polish(embed: np.ndarray, unembed: np.ndarray, inputs: np.nd
     the margin measured in float64 on every row: a real network, so still a lower bound."""
     import torch
 
-    from fourier_circuits.models.margins import l2nu_norm_pow, normalized_margin
+    from fourier_circuits.models.margins import l2nu_norm_pow, normalized_margin, softmin_loss
     from fourier_circuits.models.polynet import PolyNet
     net = PolyNet.from_weights(torch.as_tensor(embed, dtype=torch.float64),
                                torch.as_tensor(unembed, dtype=torch.float64), "poly", k)
     X, Y = torch.as_tensor(np.asarray(inputs, dtype=np.int64)), torch.as_tensor(np.asarray(labels, dtype=np.int64))
-    wrong = torch.ones(len(Y), net.n_classes, dtype=torch.bool)
-    wrong[torch.arange(len(Y)), Y] = False
 
     def snapshot():
         return net.embed.detach().numpy().copy(), net.unembed.detach().numpy().copy(), normalized_margin(net, X, Y)
@@ -394,9 +392,7 @@ def smoothed_margin_polish(embed: np.ndarray, unembed: np.ndarray, inputs: np.nd
 
         def closure() -> torch.Tensor:
             opt.zero_grad(set_to_none=True)
-            f = net(X)
-            gaps = (f.gather(1, Y[:, None]) - f)[wrong] / l2nu_norm_pow(net)
-            loss = (s / tau) * torch.logsumexp(-tau * gaps / s, 0)
+            loss = softmin_loss(net(X), Y, l2nu_norm_pow(net), s, tau)
             loss.backward()
             return loss
 
