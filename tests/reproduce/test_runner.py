@@ -107,6 +107,15 @@ class _InlinePool:
         return future
 
 
+def test_long_recipes_are_scheduled_first():
+    """`long` recipes go before everything else (even those others read); the rest keep their order."""
+    recipe = lambda name, after=(), long=False: recipes.FigureRecipe(name, "t", "new", "d", lambda ctx: ([], []),  # noqa: E731
+                                                                      after, long)
+    given = [recipe("a", after=("c",)), recipe("b"), recipe("c"), recipe("slow", long=True)]
+    assert [r.name for r in runner.schedule_order(given)] == ["slow", "c", "a", "b"]
+    assert {n for n, r in recipes.FIGURE_RECIPES.items() if r.long} == {"li-fig4", "mo-fig6"}
+
+
 def test_concurrent_recipes_start_after_the_recipes_they_read(monkeypatch):
     """Recipes others read go first; a recipe is submitted only once its `after` are done; the reports come
     back in the order given, whatever the order of completion."""

@@ -441,3 +441,22 @@ def test_killed_during_the_polish_resumes_to_the_same_result(tmp_path, monkeypat
     monkeypatch.setattr("fourier_circuits.training.refine.lbfgs_polish", real)
     resumed = train(cfg, tmp_path / "killed", progress=False)
     assert without_seconds({**resumed, "run_dir": None}) == without_seconds({**whole, "run_dir": None})
+
+
+def test_trainer_flushes_subnormals_to_zero():
+    """Building a Trainer turns on flush-to-zero: a float32 product below 1.2e−38 is 0 afterwards, not a
+    subnormal (subnormal softmin weights made CPU passes ~20× slower). Run in a fresh interpreter, since the
+    mode is process-wide and other tests' trainers set it too."""
+    code = ("import torch\n"
+            "before = float(torch.tensor([1e-30]) * 1e-10)\n"
+            "from fourier_circuits.training.config import resolve_config\n"
+            "from fourier_circuits.training.trainer import Trainer\n"
+            "Trainer(resolve_config(p=5, k=2, width=8, steps=1), None, progress=False)\n"
+            "after = float(torch.tensor([1e-30]) * 1e-10)\n"
+            "print(before, after, torch.set_flush_denormal(True))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    before, after, supported = float(out[0]), float(out[1]), out[2] == "True"
+    if not supported:
+        pytest.skip("this CPU has no flush-to-zero mode")
+    assert 0 < before < 1.2e-38      # a subnormal before
+    assert after == 0.0

@@ -51,6 +51,7 @@ class FigureRecipe:
     description: str
     check: Callable[[Context], tuple[list[Claim], list[Path]]]
     after: tuple[str, ...] = ()     # recipes whose runs this one reads: run after them when recipes run concurrently
+    long: bool = False              # started first when recipes run concurrently (at cpu scale the longest jobs)
 
     @property
     def new(self) -> bool:
@@ -353,7 +354,7 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
                  "Quadratic net on S5 composition: (a) margin → γ* = 1.326e−4; (b) neurons per irrep ∝ d_R³; (c, d) max "
                  "irrep power spread at init, ≈ 1 after training. At ci scale (S5 training takes ~0.3 s a step on 2 cores) the "
                  "explicit max-margin network is checked instead of a trained one.",
-                 mo_fig6),
+                 mo_fig6, long=True),
     FigureRecipe("mo-fig7", "[MO] Fig. 7 — dominant frequencies cover all (p−1)/2", "MO",
                  "Histogram of each neuron's dominant frequency, ReLU and quadratic: near uniform over all frequencies.",
                  mo_fig7, after=("mo-fig1",)),
@@ -366,7 +367,7 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
                  lambda ctx: _li_transformer(ctx, 4)),
     FigureRecipe("li-fig4", "[LI] Fig. 4 — grokking weakens as k grows", "LI",
                  "Two-layer transformers, 50% train split (ci: one layer, 70% / 50% train, see LI_GROK_CI): train "
-                 "accuracy reaches 99% well before test accuracy (grokking); mean and spread over seeds.", li_fig4),
+                 "accuracy reaches 99% well before test accuracy (grokking); mean and spread over seeds.", li_fig4, long=True),
     FigureRecipe("li-fig9", "[LI] Fig. 9 — one-layer transformer, k=3 (as Fig. 3)", "LI", "As Fig. 3 for k = 3.",
                  lambda ctx: _li_transformer(ctx, 3)),
     FigureRecipe("li-fig10", "[LI] Fig. 10 — one-layer transformer, k=5 (as Fig. 3)", "LI", "As Fig. 3 for k = 5.",

@@ -132,10 +132,12 @@ def _run_recipe_named(name: str, scale: str, runs_root: Path) -> RecipeReport:
 
 
 def schedule_order(recipes: list[FigureRecipe]) -> list[FigureRecipe]:
-    """The recipes that others read (their `after`) first, then those that read others (multi-run ones such
-    as new-minimal-width: they start as soon as what they read is done), then the rest; each in the order given."""
+    """The long recipes first (`long`: at cpu scale li-fig4's 12 transformer runs and mo-fig6's S5 net, which
+    would otherwise end the run alone), then those that others read (their `after`), then those that read
+    others (multi-run ones such as new-minimal-width: they start as soon as what they read is done), then the
+    rest; each in the order given."""
     read = {name for r in recipes for name in r.after}
-    return sorted(recipes, key=lambda r: (r.name not in read, not r.after))
+    return sorted(recipes, key=lambda r: (not r.long, r.name not in read, not r.after))
 
 
 def _concurrent_reports(recipes: list[FigureRecipe], scale: str, root: Path, pool: RunPool, bar) -> list[RecipeReport]:
