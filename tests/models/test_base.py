@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fourier_circuits.models.base import CPU_FORWARD_ROWS, forward_rows
 from fourier_circuits.models.parity import ParityNet
 from fourier_circuits.models.polynet import PolyNet
 from fourier_circuits.models.transformer import Transformer, TransformerConfig
@@ -156,3 +157,11 @@ def test_polynet_population_pass_is_patchable_through_the_interface(monkeypatch)
     model, x, y = polynet()
     interface_step(model, x, y, 9)
     assert seen == [9, 9]
+
+
+def test_forward_rows_caps_cpu_chunks_only():
+    """CPU forward passes go at most CPU_FORWARD_ROWS rows at a time; smaller chunks and other devices keep theirs."""
+    cpu, meta = torch.zeros(3, device="cpu"), torch.zeros(3, device="meta")
+    assert forward_rows(50_000, cpu) == CPU_FORWARD_ROWS
+    assert forward_rows(10, cpu) == 10
+    assert forward_rows(50_000, meta) == 50_000

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fourier_circuits.analysis.fourier import merged_power
+from fourier_circuits.models.base import forward_rows
 from fourier_circuits.models.polynet import PolyNet
 from fourier_circuits.models.transformer import Transformer
 
@@ -285,12 +286,14 @@ def cross_entropy64(logits: torch.Tensor, labels: torch.Tensor, subset: torch.Te
 
 @torch.no_grad()
 def population_logits(model: nn.Module, task: Population, batch_size: int = 16384) -> torch.Tensor:
-    """Logits of the whole population (p^k, p), float64 on the CPU, rows in `task.inputs()` order.
+    """Logits of the whole population (p^k, p), float64 on the CPU, rows in `task.inputs()` order, in
+    chunks of `batch_size` rows (at most CPU_FORWARD_ROWS on the CPU: `models.base.forward_rows`).
 
     A Transformer is fed its own tokens (`Transformer.tokenize`); any other module (e.g. PolyNet) the raw (N, k) inputs.
     """
     device = _model_device(model)
     inputs = task.inputs(device)
+    batch_size = forward_rows(batch_size, inputs)
     was_training = model.training
     model.eval()
     try:

@@ -36,6 +36,17 @@ class TrainableModel(Protocol):
     def config(self) -> dict: ...
 
 
+# Forward-only passes on the CPU (metric rows, analyses) go at most this many rows at a time: the activations
+# then stay in cache. One pass over the 29 791 triples of the two-layer k = 3, p = 31 transformer took
+# 7.2 s in 16 384-row chunks and 3.1 s in 1024-row ones (1 thread, cores shared).
+CPU_FORWARD_ROWS = 1024
+
+
+def forward_rows(rows: int, x: torch.Tensor) -> int:
+    """`rows`, capped at CPU_FORWARD_ROWS when x lives on the CPU (a GPU takes whole budget-sized chunks)."""
+    return min(rows, CPU_FORWARD_ROWS) if x.device.type == "cpu" else rows
+
+
 def rows_within(budget_bytes: int, bytes_per_row: int) -> int:
     """max(1, budget // bytes_per_row): rows of one chunk, at least one whatever the budget."""
     return max(1, budget_bytes // bytes_per_row)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from fourier_circuits.models.base import forward_rows
 from fourier_circuits.models.margins import evaluate_margins, l2nu_norm
 
 
@@ -33,9 +34,9 @@ def margin_row(model, train, test, budget: int, gamma_star: float | None) -> dic
 
 @torch.no_grad()
 def _scan(model, batch, budget: int, keep: bool) -> tuple[float, int, list[torch.Tensor]]:
-    """One pass over `batch` in memory-budget chunks: the float64 cross-entropy sum, the number correct,
-    and (keep) the logits of every chunk in the model's dtype."""
-    rows, ce_sum, correct, kept = model.rows_per_chunk(budget), 0.0, 0, []
+    """One pass over `batch` in memory-budget chunks (at most CPU_FORWARD_ROWS rows on the CPU): the float64
+    cross-entropy sum, the number correct, and (keep) the logits of every chunk in the model's dtype."""
+    rows, ce_sum, correct, kept = forward_rows(model.rows_per_chunk(budget), batch.x), 0.0, 0, []
     for start in range(0, len(batch.y), rows):
         logits, y = model(batch.x[start:start + rows]), batch.y[start:start + rows]
         z = logits.double()
