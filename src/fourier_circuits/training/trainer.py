@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from fourier_circuits.errors import DivergedError
+from fourier_circuits.models.base import flush_subnormals
 from fourier_circuits.models.margins import l2nu_norm_pow
 from fourier_circuits.tasks.registry import kind_of, task_of
 from fourier_circuits.tasks.split import train_test_split
@@ -59,18 +60,6 @@ class Batch:
         """What the model's pass reads: None (its structured population pass) when this is the whole
         population and the model has one, else the rows."""
         return None if self.population and model.fused_population else self.x
-
-
-def flush_subnormals() -> None:
-    """Treat subnormal floats (|x| < 1.2e−38 in float32, 2.2e−308 in float64) as 0 in CPU arithmetic.
-
-    At a large τ most softmin weights π_{x,c} = exp(E − M) of far-off gaps underflow into subnormals, and x86
-    cores take a microcode assist on every arithmetic operation that touches one: the S5 run at width 1200
-    (fast recipe, τ ≈ 126) went from 0.18 s to 2.9 s a step late in its Adam phase, and one forward and
-    backward pass of that state takes 9.4 s with subnormals and 0.42 s without. The values flushed are below
-    every quantity this package compares (margins and norms are float64 and many orders larger).
-    """
-    torch.set_flush_denormal(True)   # a no-op returning False where the CPU has no such mode
 
 
 def keep_freed_memory() -> None:
@@ -115,7 +104,8 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, recorder=None, progress: bool = True) -> None:
         self.cfg, self.recorder, self.progress = cfg, recorder, progress
-        keep_freed_memory(), flush_subnormals()
+        keep_freed_memory()
+        flush_subnormals()
         self.device = resolve_device(cfg.device)
         kind, self.task = kind_of(cfg), task_of(cfg)
         inputs = kind.encode_inputs(cfg, self.task, self.task.inputs(self.device))

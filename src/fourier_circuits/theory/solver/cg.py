@@ -374,9 +374,10 @@ def smoothed_margin_polish(embed: np.ndarray, unembed: np.ndarray, inputs: np.nd
     the margin measured in float64 on every row: a real network, so still a lower bound."""
     import torch
 
+    from fourier_circuits.models.base import flush_subnormals
     from fourier_circuits.models.margins import l2nu_norm_pow, normalized_margin, softmin_loss
     from fourier_circuits.models.polynet import PolyNet
-    torch.set_flush_denormal(True)   # far-off gaps' softmin weights underflow at large τ: see training.trainer.flush_subnormals
+    flush_subnormals()   # far-off gaps' softmin weights underflow at large τ
     net = PolyNet.from_weights(torch.as_tensor(embed, dtype=torch.float64),
                                torch.as_tensor(unembed, dtype=torch.float64), "poly", k)
     X, Y = torch.as_tensor(np.asarray(inputs, dtype=np.int64)), torch.as_tensor(np.asarray(labels, dtype=np.int64))
