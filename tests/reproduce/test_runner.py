@@ -129,6 +129,50 @@ def test_concurrent_recipes_start_after_the_recipes_they_read(monkeypatch):
     assert pool.submitted.index("c") < pool.submitted.index("a") < pool.submitted.index("d")
 
 
+def test_planned_runs_are_jobs_of_their_own_and_their_recipe_waits_for_them(monkeypatch):
+    """A recipe's `planned` runs are submitted before it, run on both workers at once, and the recipe starts
+    only when every one of them has finished; li-fig4 plans its 12 cpu runs."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+    log, lock = [], threading.Lock()
+
+    def job(label):
+        with lock:
+            log.append(("start", label))
+        time.sleep(0.05)
+        with lock:
+            log.append(("end", label))
+
+    monkeypatch.setattr(runner, "_train_planned", lambda overrides, root: job(f"run{overrides['seed']}"))
+    monkeypatch.setattr(runner, "_run_recipe_named", lambda name, scale, root: job(name) or runner.RecipeReport(
+        name=name, title="", paper="new", scale=scale, description="", settings={}, claims=[], figures=[],
+        runs=[], seconds=0.0))
+
+    class Pool:
+        workers = 2
+
+        def __init__(self):
+            self.executor = ThreadPoolExecutor(2)
+
+        def submit(self, fn, *args):
+            return self.executor.submit(fn, *args)
+
+    given = [recipes.FigureRecipe("g", "t", "new", "d", lambda ctx: ([], []), long=True,
+                                  planned=lambda scale: [dict(seed=s) for s in range(3)]),
+             recipes.FigureRecipe("b", "t", "new", "d", lambda ctx: ([], []))]
+    reports = runner._concurrent_reports(given, "ci", Path("."), Pool(), tqdm(disable=True))
+    assert [r.name for r in reports] == ["g", "b"]
+    assert log.index(("start", "g")) > max(log.index(("end", f"run{s}")) for s in range(3))
+    assert log.index(("start", "run1")) < log.index(("end", "run0")), "two planned runs run at once"
+    assert log.index(("start", "run0")) < log.index(("start", "b"))
+    assert len(recipes.FIGURE_RECIPES["li-fig4"].planned("cpu")) == 12
+    assert recipes.FIGURE_RECIPES["li-fig4"].planned("ci") == [o for runs in recipes.li_fig4_runs("ci").values()
+                                                               for o in runs]
+
+
 def test_a_worker_that_dies_is_reported_as_a_crashed_recipe():
     from concurrent.futures import Future
     future = Future()

@@ -140,25 +140,54 @@ def schedule_order(recipes: list[FigureRecipe]) -> list[FigureRecipe]:
     return sorted(recipes, key=lambda r: (not r.long, r.name not in read, not r.after))
 
 
+def _train_planned(overrides: dict, runs_root: Path) -> float:
+    """A pool worker's job: train (or read back) one of a recipe's `planned` runs; its wall seconds. A run
+    that fails is reported by the recipe's own `runs` call, which reads it back."""
+    start = time.perf_counter()
+    run_configs([resolve_config(**overrides)], runs_root, workers=1, progress=False)
+    return time.perf_counter() - start
+
+
 def _concurrent_reports(recipes: list[FigureRecipe], scale: str, root: Path, pool: RunPool, bar) -> list[RecipeReport]:
     """Every recipe as one job of the pool, at most `pool.workers` at a time, a recipe only once the recipes
-    it reads (`after`) are done; the reports in the order given. A run two recipes share is still trained once:
-    the second waits on the run's lock and reads the result back."""
+    it reads (`after`) are done; the reports in the order given. A recipe's `planned` runs are jobs of their
+    own, queued just before it, and the recipe starts once they are done (its `runs` then reads them back):
+    so li-fig4's 12 cpu runs spread over the workers. A run two recipes share is still trained once: the
+    second waits on the run's lock and reads the result back."""
     names = {r.name for r in recipes}
-    waiting, running, reports = schedule_order(recipes), {}, {}
+    waiting: list[tuple[FigureRecipe, dict | None]] = []    # (recipe, None) or (recipe, a planned run's overrides)
+    for recipe in schedule_order(recipes):
+        waiting += [(recipe, o) for o in (recipe.planned(scale) if recipe.planned else [])] + [(recipe, None)]
+    running, reports, planned_seconds = {}, {}, dict.fromkeys(names, 0.0)
+
+    def ready(job: tuple[FigureRecipe, dict | None]) -> bool:
+        """A planned run always; a recipe once what it reads is reported and none of its planned runs is left."""
+        recipe, overrides = job
+        if overrides is not None:
+            return True
+        planned_left = any(r is recipe and o is not None for r, o in [*waiting, *running.values()])
+        return not planned_left and all(a in reports or a not in names for a in recipe.after)
+
     while waiting or running:
-        ready = [r for r in waiting if all(a in reports or a not in names for a in r.after)]
-        if not ready and not running:   # `after` in a cycle: go on in order rather than wait forever
-            ready = waiting[:1]
-        for recipe in ready[:pool.workers - len(running)]:
-            waiting.remove(recipe)
-            running[pool.submit(_run_recipe_named, recipe.name, scale, root)] = recipe
+        free = [job for job in waiting if ready(job)]
+        if not free and not running:   # `after` in a cycle: go on in order rather than wait forever
+            free = waiting[:1]
+        for job in free[:pool.workers - len(running)]:
+            waiting.remove(job)
+            recipe, overrides = job
+            future = (pool.submit(_run_recipe_named, recipe.name, scale, root) if overrides is None
+                      else pool.submit(_train_planned, overrides, root))
+            running[future] = job
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in finished:
-            recipe = running.pop(future)
-            reports[recipe.name] = _report_of(future, recipe, scale)
-            bar.set_postfix_str(recipe.name)
-            bar.update(1)
+            recipe, overrides = running.pop(future)
+            if overrides is None:
+                reports[recipe.name] = _report_of(future, recipe, scale)
+                reports[recipe.name].seconds += planned_seconds[recipe.name]  # its worker time, planned runs too
+                bar.set_postfix_str(recipe.name)
+                bar.update(1)
+            elif future.exception() is None:   # a planned run whose worker died: its recipe's `runs` reports it
+                planned_seconds[recipe.name] += future.result() or 0.0
     return [reports[r.name] for r in recipes]
 
 
@@ -187,7 +216,7 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
       runs one at a time (most recipes train one run at a time, and on 2 cores two 1-thread runs do about
       1.5× the work of one 2-thread run);
     - fewer: one recipe at a time, its multi-run batches and their analyses spread over the pool.
-    A recipe's `seconds` is then its wall time in its worker."""
+    A recipe's `seconds` is then its wall time in its worker, plus that of its `planned` runs."""
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if workers < 1:
