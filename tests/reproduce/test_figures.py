@@ -53,9 +53,11 @@ class FakeContext:
             self.configs.append(cfg)
             run_dir = self.tmp / f"run{len(self.configs)}"
             run_dir.mkdir()
-            rows = [dict(step=s, train_accuracy=min(1.0, s / 100), test_accuracy=min(1.0, s / 400)) for s in (1, 10, 100, 400)]
+            grok = 100 * (8 - cfg.k)     # test accuracy reaches 99% at this step: the grokking delay shrinks with k
+            rows = [dict(step=s, train_accuracy=min(1.0, s / 100), test_accuracy=1.0 if s >= grok else 0.5)
+                    for s in (1, 10, 100, 300, 400, 500, 600, 700)]
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-            analysis = dict(FAKE_ANALYSIS, test_acc_step=100 * (8 - cfg.k))  # grokking delay shrinking with k
+            analysis = dict(FAKE_ANALYSIS, test_acc_step=grok)
             out.append(FakeOutcome(cfg.to_dict(), dict(margin_ratio=1.0 - cfg.lam, gamma_star=1e-3), analysis, run_dir))
         return out
 
