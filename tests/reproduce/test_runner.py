@@ -146,7 +146,7 @@ def test_planned_runs_are_jobs_of_their_own_and_their_recipe_waits_for_them(monk
         with lock:
             log.append(("end", label))
 
-    monkeypatch.setattr(runner, "_train_planned", lambda overrides, root: job(f"run{overrides['seed']}"))
+    monkeypatch.setattr(runner, "_train_planned", lambda overrides, root: job(f"run{overrides['seed']}") or 1.5)
     monkeypatch.setattr(runner, "_run_recipe_named", lambda name, scale, root: job(name) or runner.RecipeReport(
         name=name, title="", paper="new", scale=scale, description="", settings={}, claims=[], figures=[],
         runs=[], seconds=0.0))
@@ -165,6 +165,7 @@ def test_planned_runs_are_jobs_of_their_own_and_their_recipe_waits_for_them(monk
              recipes.FigureRecipe("b", "t", "new", "d", lambda ctx: ([], []))]
     reports = runner._concurrent_reports(given, "ci", Path("."), Pool(), tqdm(disable=True))
     assert [r.name for r in reports] == ["g", "b"]
+    assert reports[0].seconds == 4.5, "a recipe's seconds count its planned runs' seconds"
     assert log.index(("start", "g")) > max(log.index(("end", f"run{s}")) for s in range(3))
     assert log.index(("start", "run1")) < log.index(("end", "run0")), "two planned runs run at once"
     assert log.index(("start", "run0")) < log.index(("start", "b"))

@@ -186,7 +186,7 @@ def _concurrent_reports(recipes: list[FigureRecipe], scale: str, root: Path, poo
                 reports[recipe.name].seconds += planned_seconds[recipe.name]  # its worker time, planned runs too
                 bar.set_postfix_str(recipe.name)
                 bar.update(1)
-            elif future.exception() is None:   # a planned run whose worker died: its recipe's `runs` reports it
+            elif future.exception() is None:   # (an exception: the worker died; the recipe's `runs` reports it)
                 planned_seconds[recipe.name] += future.result() or 0.0
     return [reports[r.name] for r in recipes]
 
