@@ -77,6 +77,16 @@ def test_every_recipe_asks_for_valid_configs_and_makes_claims(name, scale, tmp_p
         assert Path(f).suffix == ".png"
 
 
+@pytest.mark.parametrize("name, scale", [(n, s) for n, r in FIGURE_RECIPES.items() if r.planned for s in SCALES])
+def test_planned_runs_are_exactly_the_runs_the_recipe_asks_for(name, scale, tmp_path):
+    """A recipe's `planned` runs (trained ahead as their own jobs) are the configs its check then reads back:
+    none missing (it would train them again, in one worker) and none extra (wasted work)."""
+    ctx = FakeContext(scale, tmp_path)
+    FIGURE_RECIPES[name].check(ctx)
+    planned = [resolve_config(**o).to_dict() for o in FIGURE_RECIPES[name].planned(scale)]
+    assert planned and sorted(map(str, planned)) == sorted(str(c.to_dict()) for c in ctx.configs)
+
+
 def test_registry():
     papers = {r.paper for r in FIGURE_RECIPES.values()}
     assert papers == {"MO", "LI", "new"}
