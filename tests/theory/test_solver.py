@@ -251,3 +251,23 @@ def test_smoothed_margin_polish_lifts_a_perturbed_q8_construction():
     from fourier_circuits.theory.solver import measured_margin
     polished = PolyNet.from_weights(torch.as_tensor(e2), torch.as_tensor(u2), "poly", k)
     assert measured_margin(polished, G, k) == pytest.approx(after, rel=1e-12)   # the weights returned are it
+
+
+@pytest.mark.parametrize("spec,k", [("S3", 2), ("S3", 3), ("Q8", 3), ("D4", 4), ("C6", 2)])
+def test_group_neuron_search_is_the_population_objective(spec, k):
+    """The convolution form of the symmetrized objective (only the multilinear term of z^k depends on the
+    label) equals the sum over all |G|^k inputs, value and gradient, for any K whose columns sum to 0."""
+    from fourier_circuits.theory.solver.cg import NeuronSearch
+    from fourier_circuits.theory.solver.symmetric import GroupNeuronSearch
+    rng = np.random.default_rng(1)
+    G = parse_group(spec)
+    x, y = group_population(G, k)
+    K = rng.standard_normal((G.order, G.order))
+    K -= K.mean(axis=0, keepdims=True)                  # Σ_y (K w)[y] = 0, as for K = I − Σ q_C T_C, Σ q = 1
+    brute, fast = NeuronSearch(x, k, G.order, G.order), GroupNeuronSearch(G, k)
+    theta = rng.standard_normal((4, brute.P))
+    F1, g1 = brute.value_grad(theta, K[y] / len(y))
+    F2, g2 = fast.value_grad(theta, K)
+    assert np.allclose(F2, F1, rtol=1e-12, atol=1e-14 * np.abs(F1).max())
+    assert np.allclose(g2, g1, rtol=1e-12, atol=1e-14 * np.abs(g1).max())
+    assert np.abs(F1).max() > 0
