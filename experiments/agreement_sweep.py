@@ -9,7 +9,7 @@ and one JSON line: both values, the largest relative difference of the column ge
 the class LP (`worst`), whether that is ≤ 1e−6, and the seconds. Lines already in `--out` are skipped, so a
 killed sweep resumes.
 
-    python experiments/agreement_sweep.py --k 2 --max-order 60 --out agreement_k2.jsonl
+    python experiments/agreement_sweep.py --k 2 --max-order 60 --n-add 32 --out agreement_k2.jsonl
     python experiments/agreement_sweep.py --k 3 --max-order 24 --out agreement_k3.jsonl
 """
 from __future__ import annotations
@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=2)
     ap.add_argument("--max-order", type=int, default=60)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--n-add", type=int, default=8,
+                    help="neurons added per column-generation round (32 converges abelian k = 2 groups ~3x faster)")
     ap.add_argument("--only", default=None, help="comma-separated specs instead of the enumeration")
     args = ap.parse_args()
     from fourier_circuits.algebra.groups import parse_group
@@ -70,13 +72,13 @@ def main() -> None:
         lp = class_lp(spec, args.k)
         t_lp = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cg = column_generation_group(spec, args.k)
+        cg = column_generation_group(spec, args.k, n_add=args.n_add)
         t_cg = time.perf_counter() - t0
         ref = lp["gamma_star"]
         worst = max(abs(cg["upper"] - ref), abs(cg["lower"] - ref)) / ref
         row = dict(spec=spec, order=group.order, k=args.k, class_lp=ref, cg_lower=cg["lower"], cg_upper=cg["upper"],
                    cg_converged=bool(cg["converged"]), worst=worst, agree=worst <= 1e-6,
-                   seconds_lp=round(t_lp, 3), seconds_cg=round(t_cg, 3))
+                   seconds_lp=round(t_lp, 3), seconds_cg=round(t_cg, 3), n_add=args.n_add)
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(f"{spec:>14} |G|={group.order:<3} LP {ref:.10e}  CG [{cg['lower']:.10e}, {cg['upper']:.10e}]  "

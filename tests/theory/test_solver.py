@@ -271,3 +271,23 @@ def test_group_neuron_search_is_the_population_objective(spec, k):
     assert np.allclose(F2, F1, rtol=1e-12, atol=1e-14 * np.abs(F1).max())
     assert np.allclose(g2, g1, rtol=1e-12, atol=1e-14 * np.abs(g1).max())
     assert np.abs(F1).max() > 0
+
+
+@pytest.mark.parametrize("spec,k", [("S3", 2), ("Q8", 3), ("C2xC3", 4)])
+def test_group_neuron_search_ascent_ends_at_stationary_unit_neurons(spec, k):
+    """The block power method returns unit neurons with equal block norms, its F is the objective's value
+    there, and they are stationary: the Riemannian gradient vanishes (a local maximum of F on the sphere)."""
+    from fourier_circuits.theory.solver.symmetric import GroupNeuronSearch
+    rng = np.random.default_rng(2)
+    G = parse_group(spec)
+    K = rng.standard_normal((G.order, G.order))
+    K -= K.mean(axis=0, keepdims=True)
+    search = GroupNeuronSearch(G, k)
+    theta, F = search.ascend(rng.standard_normal((16, search.P)), K, steps=2000, tol=1e-15)
+    assert np.allclose(np.linalg.norm(theta, axis=1), 1.0)
+    blocks = np.linalg.norm(theta.reshape(len(theta), k + 1, G.order), axis=2)
+    assert np.allclose(blocks, (k + 1) ** -0.5)
+    value, grad = search.value_grad(theta, K)
+    assert np.allclose(value, F, rtol=1e-12) and (F > 0).all()
+    riemannian = grad - np.einsum("rp,rp->r", grad, theta)[:, None] * theta
+    assert np.linalg.norm(riemannian, axis=1).max() < 1e-6 * np.abs(grad).max()

@@ -92,6 +92,43 @@ class GroupNeuronSearch(NeuronSearch):
             g[:, j * n:(j + 1) * n] = self.scale * d
         return F, g
 
+    def ascend(self, theta: np.ndarray, K: np.ndarray, steps: int = 600, tol: float = 1e-15):
+        """Maximize F on the unit sphere by exact block maximization (the higher-order power method).
+
+        F is (k+1)-linear in the blocks (u_1, .., u_k, w), so its maximum on Σ_j ‖u_j‖² + ‖w‖² = 1 has every
+        block of norm (k+1)^(−1/2) (AM–GM) and value (k+1)^(−(k+1)/2) max F over unit blocks; each block's
+        maximizer with the others fixed is its normalized partial gradient. Sweeping the blocks in turn (u_1
+        .. u_k, then w) never lowers F; stop when no restart gains more than tol (relative) or after `steps`
+        sweeps. Returns (θ, F) on the unit sphere.
+        """
+        n, k, nu = self.V, self.k, self.k * self.V
+
+        def unit(v):
+            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
+
+        u = [unit(theta[:, j * n:(j + 1) * n]) for j in range(k)]
+        w = unit(theta[:, nu:])
+        value = np.full(len(theta), -np.inf)
+        for _ in range(steps):
+            suffix = [None] * (k + 1)                        # suffix[j] = u_j ∗ ⋯ ∗ u_{k−1} (0-based)
+            for j in range(k - 1, 0, -1):
+                suffix[j] = u[j] if suffix[j + 1] is None else self.conv(u[j], suffix[j + 1])
+            s = w @ K.T
+            prefix = None
+            for j in range(k):
+                t = s if prefix is None else np.einsum("rl,rlm->rm", prefix, s[:, self.table])
+                u[j] = unit(t if suffix[j + 1] is None else np.einsum("rb,rab->ra", suffix[j + 1], t[:, self.table]))
+                prefix = u[j] if prefix is None else self.conv(prefix, u[j])
+            gw = prefix @ K
+            new = np.linalg.norm(gw, axis=1)                 # F over unit blocks, before the scale
+            w = gw / np.maximum(new[:, None], 1e-300)
+            done = (new - value <= tol * np.abs(new)).all()
+            value = new
+            if done:
+                break
+        theta = np.hstack(u + [w]) / math.sqrt(k + 1)
+        return theta, self.scale * (k + 1) ** (-(k + 1) / 2) * value
+
 
 def column_generation_group(group, k: int = 2, *, tol: float = 1e-10, max_iter: int = 100,
                             restarts: int = 48, seeded: int = 16, steps: int = 600, n_add: int = 8,
