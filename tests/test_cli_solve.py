@@ -50,6 +50,7 @@ def test_out_writes_a_run_that_analyzes(tmp_path):
     (["--task", "group", "--group", "Z9"], "Z9"),
     (["--task", "group", "--group", "S3", "--k", "1"], "k"),
     (["--task", "modadd", "--p", "1"], "p=1"),
+    (["--task", "group", "--group", "A5", "--k", "9"], "GB to build"),   # past the memory guard
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     out = CliRunner().invoke(main, ["solve", *args])

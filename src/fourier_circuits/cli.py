@@ -64,7 +64,7 @@ def task_options(fn):
     fn = click.option("--n", "n", type=int, default=None, help="parity: number of bits")(fn)
     fn = click.option("--group", "group", default=None, help="group: spec such as S4, D5, C2xS3, Q8")(fn)
     fn = click.option("--k", "k", type=int, default=2, show_default=True, help="modadd, group: number of inputs; parity: |S|")(fn)
-    fn = click.option("--p", "p", type=int, default=None, help="modadd: odd prime modulus")(fn)
+    fn = click.option("--p", "p", type=int, default=None, help="modadd: the modulus (train: odd prime; solve: any p >= 2)")(fn)
     return click.option("--task", type=click.Choice(TASKS), default="modadd", show_default=True)(fn)
 
 
@@ -110,7 +110,8 @@ def solve(task: str, p: int | None, k: int, group: str | None, n: int | None, as
         raise TaskError(f"solve covers the tasks whose γ* is a group-composition LP (modadd, group), not {task}")
     spec, k = kind.solver_group(task_values(p=p, k=k, group=group, n=n))
     from fourier_circuits.theory.solver.answer import solve_group
-    answer, model = solve_group(spec, k)
+    from fourier_circuits.training.resources import USABLE_FRACTION, available_memory
+    answer, model = solve_group(spec, k, memory_limit=int(USABLE_FRACTION * available_memory("cpu")))
     if out is not None:
         if model is None:
             raise TaskError(f"no lower-bound network for {spec}, k={k}: nothing to write to {out}")

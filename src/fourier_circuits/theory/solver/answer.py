@@ -7,6 +7,7 @@ import time
 
 from fourier_circuits.algebra.integers import is_prime
 from fourier_circuits.algebra.representations import irreps
+from fourier_circuits.errors import ResourceError
 from fourier_circuits.theory.solver.lp import _group, class_lp
 
 MEASURE_BUDGET = 2e11  # multiply-adds of one float64 margin pass (|G|^k rows × width × (k + |G|)) we measure
@@ -30,12 +31,19 @@ def li_formula(n: int, k: int) -> float:
     return 2 * math.factorial(k) / ((2 * k + 2) ** ((k + 1) / 2) * (n - 1) * n ** ((k - 1) / 2))
 
 
-def best_network(group, k: int, lp: dict):
+def network_bytes(group, k: int, masses: dict) -> int:
+    """Peak bytes of building construct_group_k with `masses`: the float64 embedding (k, |G|, width), the
+    matrix-element products it is expanded from, and the unembedding (width, |G|)."""
+    from fourier_circuits.theory.groups import construct_group_k_width
+    width = construct_group_k_width(group, k, masses)
+    return 8 * width * group.order * (3 * k + 2)
+
+
+def best_network(group, k: int, lp: dict, masses: dict):
     """The construction reaching the LP value: construct_group_k with the LP-optimal masses (any k, every
     irrep kind); at k = 2 with all irreps real, also the dual-weighted construct_group blocks (which may flip
     an irrep's sign); the one with the larger closed-form margin."""
-    from fourier_circuits.theory.groups import construct_group_k, construction_margin_k, optimal_masses_k
-    masses = optimal_masses_k(group, k)
+    from fourier_circuits.theory.groups import construct_group_k, construction_margin_k
     candidates = [(construction_margin_k(group, k, masses), lambda: construct_group_k(group, k, masses))]
     if k == 2 and all(r.kind == "real" for r in irreps(group)):
         from fourier_circuits.theory.solver.certify import construct_from_duals
@@ -64,15 +72,24 @@ def invariant_margin(model, group, k: int, rows: int | None = None, seed: int = 
     return value if sample >= value * (1 - 1e-9) else None
 
 
-def solve_group(spec, k: int = 2) -> tuple[dict, object | None]:
-    """(answer, network): the JSON-ready answer of `fourier-circuits solve` and the lower-bound network."""
+def solve_group(spec, k: int = 2, memory_limit: int | None = None) -> tuple[dict, object | None]:
+    """(answer, network): the JSON-ready answer of `fourier-circuits solve` and the lower-bound network.
+
+    With `memory_limit` (bytes), a lower-bound network that cannot be built within it raises ResourceError
+    after the class LPs (seconds) and before the construction."""
+    from fourier_circuits.theory.groups import optimal_masses_k
     from fourier_circuits.theory.solver.certify import measured_margin
     start = time.perf_counter()
     group = _group(spec)
     lp = class_lp(group, k)
     upper = lp["gamma_star"]
+    masses = optimal_masses_k(group, k)
+    if memory_limit is not None and (need := network_bytes(group, k, masses)) > memory_limit:
+        raise ResourceError(
+            f"solve {group.name}, k={k}: its lower-bound network needs about {need / 2**30:.1f} GB to build "
+            f"but this machine has {memory_limit / 2**30:.1f} GB usable; lower k")
     best, best_model, kind = None, None, None
-    for closed, build in best_network(group, k, lp):
+    for closed, build in best_network(group, k, lp, masses):
         model = build()
         cost = group.order ** k * model.width * (k + group.order)
         if cost <= MEASURE_BUDGET:
