@@ -78,7 +78,8 @@ def main() -> None:
         worst = max(abs(cg["upper"] - ref), abs(cg["lower"] - ref)) / ref
         row = dict(spec=spec, order=group.order, k=args.k, class_lp=ref, cg_lower=cg["lower"], cg_upper=cg["upper"],
                    cg_converged=bool(cg["converged"]), worst=worst, agree=worst <= 1e-6,
-                   seconds_lp=round(t_lp, 3), seconds_cg=round(t_cg, 3), n_add=args.n_add)
+                   seconds_lp=round(t_lp, 3), seconds_cg=round(t_cg, 3), n_add=args.n_add,
+                   search_failures=cg["search_failures"])
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(f"{spec:>14} |G|={group.order:<3} LP {ref:.10e}  CG [{cg['lower']:.10e}, {cg['upper']:.10e}]  "
