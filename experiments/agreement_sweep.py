@@ -1,8 +1,8 @@
 """The §8 class LP against the certificate that uses no irreps, on every group spec the package builds up to an
 order (issue 14: order ≤ 60 at k = 2, ≤ 24 at k = 3).
 
-The specs: C_n, D_n, S_n, A_n, Q8 and every direct product of two or three of them (factors of order ≥ 2,
-written in a canonical order) up to the order. Each (spec, k) gets
+The specs: `algebra.groups.buildable_specs` (C_n, D_n, S_n, A_n, Q8 and every direct product of two or
+three of them, in a canonical order) up to the order. Each (spec, k) gets
   - `class_lp` (THEORY.md §8: the class LP over irreps, Frobenius–Schur indicators),
   - `column_generation_group` (the symmetrized column generation: neurons found by sphere search, no irreps),
 and one JSON line: both values, the largest relative difference of the column generation's two bounds from
@@ -15,33 +15,9 @@ killed sweep resumes.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import math
 import time
 from pathlib import Path
-
-
-def family_specs(max_order: int) -> list[tuple[str, int]]:
-    """(spec, order) of the single families up to max_order (order ≥ 2)."""
-    out = [(f"C{n}", n) for n in range(2, max_order + 1)]
-    out += [(f"D{n}", 2 * n) for n in range(3, max_order // 2 + 1)]
-    out += [(f"S{n}", math.factorial(n)) for n in range(3, 8) if math.factorial(n) <= max_order]
-    out += [(f"A{n}", math.factorial(n) // 2) for n in range(4, 8) if math.factorial(n) // 2 <= max_order]
-    out += [("Q8", 8)] if max_order >= 8 else []
-    return out
-
-
-def group_specs(max_order: int) -> list[str]:
-    """Single families and products of two or three factors (non-decreasing in a fixed factor order)."""
-    single = family_specs(max_order)
-    specs = [s for s, _ in single]
-    for r in (2, 3):
-        for combo in itertools.combinations_with_replacement(range(len(single)), r):
-            order = math.prod(single[i][1] for i in combo)
-            if order <= max_order:
-                specs.append("x".join(single[i][0] for i in combo))
-    return specs
 
 
 def main() -> None:
@@ -53,13 +29,13 @@ def main() -> None:
                     help="neurons added per column-generation round (32 converges abelian k = 2 groups ~3x faster)")
     ap.add_argument("--only", default=None, help="comma-separated specs instead of the enumeration")
     args = ap.parse_args()
-    from fourier_circuits.algebra.groups import parse_group
+    from fourier_circuits.algebra.groups import buildable_specs, parse_group
     from fourier_circuits.theory.solver import class_lp
     from fourier_circuits.theory.solver.symmetric import column_generation_group
     done = set()
     if args.out.exists():
         done = {json.loads(line)["spec"] for line in args.out.read_text().splitlines() if line.strip()}
-    specs = args.only.split(",") if args.only else group_specs(args.max_order)
+    specs = args.only.split(",") if args.only else buildable_specs(args.max_order)
     # non-abelian groups first (abelian ones have |G| − 1 classes: the slow LPs), small groups first within each,
     # so a sweep cut short still covers the cases no closed form reaches
     specs.sort(key=lambda spec: (parse_group(spec).is_abelian, parse_group(spec).order))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from fourier_circuits.algebra.groups import MAX_ORDER, cycle_notation, parse_group
+from fourier_circuits.algebra.groups import MAX_ORDER, buildable_specs, cycle_notation, parse_group
 from fourier_circuits.errors import TaskError
 
 ORDERS = {
@@ -161,3 +161,13 @@ def test_large_groups_build_fast_enough():
         g = parse_group(spec)
         assert g.order == n and g.element_order.max() == {"C1000": 1000, "D500": 500, "C10xC10xC10": 10}[spec]
     assert math.factorial(6) == parse_group("S6").order
+
+
+def test_buildable_specs_are_the_sweeps_enumeration():
+    for max_order, count in ((60, 286), (24, 79)):   # issue 14's agreement sweeps (experiments/results)
+        specs = buildable_specs(max_order)
+        assert len(specs) == len(set(specs)) == count
+        orders = [parse_group(s).order for s in specs]
+        assert 2 <= min(orders) and max(orders) == max_order
+    assert {"C2xS3", "Q8", "A5", "C2xC2xC15", "S3xS3"} <= set(buildable_specs(60))
+    assert "S3xC2" not in buildable_specs(60) and "C61" not in buildable_specs(60)

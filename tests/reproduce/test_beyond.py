@@ -38,3 +38,26 @@ def test_an_uncertified_answer_fails_its_claim(small_cases, tmp_path, monkeypatc
     claims, _ = beyond.gamma_beyond(FakeContext("ci", tmp_path))
     certified = [c for c in claims if "certified" in c.claim]
     assert certified and not any(c.holds for c in certified)
+
+
+def test_the_sweep_claim_covers_every_buildable_spec_and_names_the_worst(tmp_path, monkeypatch):
+    monkeypatch.setitem(beyond.CASES, "ci", [])
+    monkeypatch.setitem(beyond.CONDITION_FAILS, "ci", [])
+    monkeypatch.setitem(beyond.INDEPENDENT, "ci", [])
+    monkeypatch.setitem(beyond.COMPOSITE, "ci", [9])   # (an empty ratio plot warns)
+    monkeypatch.setitem(beyond.TRAINED, "ci", [])
+    monkeypatch.setitem(beyond.SWEEP, "ci", [(2, 8), (3, 6)])
+    seen = []
+    real = beyond.certificate_difference
+
+    def recorded(spec, k, n_add=8):
+        seen.append((spec, k))
+        return 0.5 if (spec, k) == ("Q8", 2) else real(spec, k, n_add)   # one bad spec must fail the claim
+    monkeypatch.setattr(beyond, "certificate_difference", recorded)
+    claims, _ = beyond.gamma_beyond(FakeContext("ci", tmp_path))
+    k2, k3 = [c for c in claims if "group specs the package builds" in c.claim]
+    assert seen == [(s, 2) for s in ["C2", "C3", "C4", "C5", "C6", "C7", "C8", "D3", "D4", "S3", "Q8",
+                                     "C2xC2", "C2xC3", "C2xC4", "C2xC2xC2"]] + \
+        [(s, 3) for s in ["C2", "C3", "C4", "C5", "C6", "D3", "S3", "C2xC2", "C2xC3"]]
+    assert not k2.holds and "at Q8" in k2.claim and "all 15 group specs" in k2.claim
+    assert k3.holds and k3.value <= 1e-6

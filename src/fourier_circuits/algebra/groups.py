@@ -427,3 +427,20 @@ def _parse_perm_cached(body: str, spec: str) -> Group:
 
 
 _PERM_CACHE: dict[str, Group] = {}
+
+
+def buildable_specs(max_order: int) -> list[str]:
+    """Every spec `parse_group` builds from the named families up to an order: C_n (n ≥ 2), D_n (n ≥ 3),
+    S_n (n ≥ 3), A_n (n ≥ 4), Q8, and their direct products of two or three factors (factors in the order
+    listed, each product once: C2xS3 but not S3xC2). Isomorphic specs (C6 and C2xC3) are all listed."""
+    single = [(f"C{n}", n) for n in range(2, max_order + 1)]
+    single += [(f"D{n}", 2 * n) for n in range(3, max_order // 2 + 1)]
+    single += [(f"S{n}", math.factorial(n)) for n in range(3, 8) if math.factorial(n) <= max_order]
+    single += [(f"A{n}", math.factorial(n) // 2) for n in range(4, 8) if math.factorial(n) // 2 <= max_order]
+    single += [("Q8", 8)] if max_order >= 8 else []
+    specs = [s for s, _ in single]
+    for r in (2, 3):
+        for combo in itertools.combinations_with_replacement(range(len(single)), r):
+            if math.prod(single[i][1] for i in combo) <= max_order:
+                specs.append("x".join(single[i][0] for i in combo))
+    return specs
