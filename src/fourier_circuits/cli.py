@@ -187,7 +187,10 @@ OVERRIDES = [
 
 def _parse_set(items: tuple[str, ...]) -> dict:
     """--set key=value pairs; values parsed as TOML scalars/arrays (so 1e-3, true, [1, 2] work)."""
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: tomli is the package tomllib was taken from, with the same API
+        import tomli as tomllib
     out = {}
     for item in items:
         if "=" not in item:
@@ -424,6 +427,28 @@ def reproduce(recipe_names, scale, out, runs_dir, workers, list_only, progress, 
     lines += [f"  ERROR  {r['name']}: {r['error'].splitlines()[0]}" for r in summary["recipes"] if r["error"]]
     lines.append(f"report: {(Path(out) / 'index.html').resolve()}")
     emit(summary, as_json, "\n".join(lines))
+
+
+@main.command()
+@click.option("--ci", "ci", type=click.Path(), default=None, help="summary.json (or its report folder) of the ci scale")
+@click.option("--cpu", "cpu", type=click.Path(), default=None, help="summary.json (or its report folder) of the cpu scale")
+@click.option("--paper", "paper", type=click.Path(), default=None,
+              help="summary.json (or its report folder) of the paper scale")
+@click.option("--docs", "docs_dir", type=click.Path(file_okay=False), default="docs", show_default=True,
+              help="docs folder: writes results.md and results/<scale>/")
+@click.option("--readme", type=click.Path(dir_okay=False), default="README.md", show_default=True,
+              help="README whose results block (between the results markers) is rewritten")
+@click.option("--no-readme", is_flag=True, help="leave the README alone")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def results(ci, cpu, paper, docs_dir, readme, no_readme, as_json) -> None:
+    """Write the results page (docs/results.md, its figures) and the README's results table from the
+    summary.json of `reproduce` at each scale; a scale not given reads "not run"."""
+    from fourier_circuits.reproduce.results import write_results
+    paths = {scale: path for scale, path in (("ci", ci), ("cpu", cpu), ("paper", paper)) if path is not None}
+    out = write_results(paths, docs_dir, None if no_readme else readme)
+    counts = ", ".join(f"{s} {c['hold']}/{c['total']}" for s, c in out["claims"].items())
+    emit(out, as_json, f"claims holding: {counts}\nwrote {out['written'][0]} and {len(out['written']) - 1} more files")
 
 
 if __name__ == "__main__":

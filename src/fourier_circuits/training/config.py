@@ -7,10 +7,14 @@ Resolution order (later wins): dataclass defaults < recipe < preset < config fil
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: tomli is the package tomllib was taken from, with the same API
+    import tomli as tomllib
 
 from fourier_circuits.errors import ConfigError, TaskError
 from fourier_circuits.tasks.registry import DEFAULT_MODEL, kind_of, kinds, task_names, task_of
