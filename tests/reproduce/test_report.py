@@ -12,6 +12,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from fourier_circuits.errors import ConfigError
 from fourier_circuits.reproduce.claims import Claim
 from fourier_circuits.reproduce.report import RecipeReport, jsonable, write_report
 
@@ -173,8 +174,8 @@ def test_rewrite_replaces_cleanly(written, tmp_path) -> None:
                          claims=[Claim("c", "e", "m", True)], figures=[reused])
     index, summary_path = write_report(out, [fresh], {"scale": "cpu"})
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
-        "figures", "figures/only", "figures/only/neurons.png", "figures/only/neurons.svg", "index.html",
-        "summary.json"]
+        ".fourier-circuits-report", "figures", "figures/only", "figures/only/neurons.png",
+        "figures/only/neurons.svg", "index.html", "summary.json"]
     summary2 = json.loads(summary_path.read_text())
     assert summary2["n_claims"] == 1 and summary2["recipes"][0]["figures"] == ["figures/only/neurons.png"]
     assert "mo-fig1" not in index.read_text()
@@ -190,3 +191,38 @@ def test_jsonable() -> None:
     assert jsonable({1: (np.int32(3), np.array([1.5, np.inf])), "p": Path("a/b"), "b": np.bool_(False)}) == {
         "1": [3, [1.5, None]], "p": "a/b", "b": False}
     json.dumps(jsonable({"x": object()}))
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_a_directory_of_the_users_files_is_refused_untouched(tmp_path) -> None:
+    """Issue 29: `reproduce --out DIR` deleted the user's figures/mine.png and overwrote their index.html."""
+    out = tmp_path / "mine"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "mine.png").write_bytes(b"my own figure")
+    (out / "index.html").write_text("<p>my page</p>")
+    (out / "summary.json").write_text('{"mine": 1}')
+    before = _tree(out)
+    with pytest.raises(ConfigError, match=r"--out .*mine is not empty and holds no report"):
+        write_report(out, [], {})
+    assert _tree(out) == before
+    with pytest.raises(ConfigError, match="is not a directory"):
+        write_report(out / "index.html", [], {})
+    assert _tree(out) == before
+
+
+def test_a_report_directory_is_rewritten_and_other_files_survive(tmp_path) -> None:
+    out = tmp_path / "r"
+    write_report(out, [], {})
+    (out / "notes.txt").write_text("mine")
+    write_report(out, [], {"scale": "cpu"})      # the marker says the directory is a report: rewritten
+    assert (out / "notes.txt").read_text() == "mine" and (out / ".fourier-circuits-report").is_file()
+    (out / ".fourier-circuits-report").unlink()   # a report written before the marker: its summary.json says so
+    write_report(out, [], {"scale": "paper"})
+    assert json.loads((out / "summary.json").read_text())["n_claims"] == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_report(empty, [], {})                   # an empty directory is fine
+    assert (empty / "index.html").is_file()

@@ -17,11 +17,18 @@ headless-browser test reads.
 Writes are atomic: the figures are assembled in a hidden staging folder and swapped in place of
 `out_dir/figures` (a report written over an older one leaves none of its stale figures behind), then
 summary.json and, last, index.html are written with `runstore.atomic_write_*`. Only `index.html`,
-`summary.json` and `figures/` in `out_dir` are owned by the report; anything else there is left alone.
+`summary.json`, `figures/` and the marker file `.fourier-circuits-report` in `out_dir` are owned by the
+report; anything else there is left alone.
+
+`check_out_dir` guards the user's files: a report is written only into a directory that does not exist, is
+empty, or holds a report already (the marker, or the summary.json of a report written before the marker
+existed). Anything else is refused with a ConfigError before any work starts, so a report never deletes or
+overwrites files it did not write.
 """
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -31,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from fourier_circuits.errors import ConfigError
 from fourier_circuits.reproduce.claims import Claim
 from fourier_circuits.runs.store import atomic_write_bytes, atomic_write_json, jsonable
 
@@ -371,10 +379,40 @@ def _summary_dict(reports: list[RecipeReport], placed: list[list[_Figure]], meta
                          claims=claims, recipes=recipes))
 
 
+REPORT_MARKER = ".fourier-circuits-report"   # written first into every report directory
+
+
+def _is_old_report(out_dir: Path) -> bool:
+    """A report directory written before the marker existed: its summary.json has a report's keys."""
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and {"n_claims", "claims", "recipes"} <= set(summary)
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Refuse (ConfigError) an output directory the report does not own: an existing file, or a non-empty
+    directory that holds neither the report marker nor an earlier report's summary.json."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        if out_dir.is_symlink():
+            raise ConfigError(f"--out {out_dir} is a broken symbolic link; choose another directory")
+        return
+    if not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} exists and is not a directory; choose a new or empty directory")
+    if (out_dir / REPORT_MARKER).is_file() or _is_old_report(out_dir) or not any(out_dir.iterdir()):
+        return
+    raise ConfigError(f"--out {out_dir} is not empty and holds no report written by `reproduce` (no "
+                      f"{REPORT_MARKER}); it would overwrite index.html, summary.json and figures/ there: "
+                      "choose a new or empty directory")
+
+
 def write_report(out_dir: str | Path, reports: list[RecipeReport], meta: dict) -> tuple[Path, Path]:
     """Write out_dir/index.html and out_dir/summary.json; returns their paths.
 
-    Figures are copied to out_dir/figures/<recipe>/ first (missing ones are listed in the report, not
+    out_dir is checked first (`check_out_dir`: ConfigError for a directory holding anything but a report) and
+    marked as a report directory. Figures are copied to out_dir/figures/<recipe>/ first (missing ones are listed in the report, not
     raised), then summary.json, then index.html, each written atomically.
 
     meta is free-form (JSON-safe after `jsonable`); the header shows `title` (the page title), then
@@ -382,7 +420,10 @@ def write_report(out_dir: str | Path, reports: list[RecipeReport], meta: dict) -
     seconds) first and any other keys after them.
     """
     out_dir = Path(out_dir)
+    check_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_dir / REPORT_MARKER, b"written by fourier-circuits reproduce; index.html, "
+                       b"summary.json and figures/ here are replaced by the next report\n")
     reports = list(reports)
     meta = dict(meta or {})
     placed = _install_figures(out_dir, reports)

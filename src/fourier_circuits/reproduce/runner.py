@@ -20,7 +20,7 @@ from pathlib import Path
 from fourier_circuits import __version__
 from fourier_circuits.errors import ConfigError
 from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, FigureRecipe
-from fourier_circuits.reproduce.report import RecipeReport, write_report
+from fourier_circuits.reproduce.report import RecipeReport, check_out_dir, write_report
 from fourier_circuits.runs.analyze import analyze_run
 from fourier_circuits.runs.store import run_lock
 from fourier_circuits.runs.store import runs_root as default_runs_root
@@ -222,6 +222,7 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     recipes = check_recipe_names(list(names))
+    check_out_dir(out)   # a directory of the user's own files is refused before any run starts
     root = default_runs_root(runs_root).resolve()
     start = time.perf_counter()
     reports = []
