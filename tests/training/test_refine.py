@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from fourier_circuits.analysis.fourier import neuron_dominant_frequency
@@ -72,3 +73,51 @@ def test_nothing_moves_before_the_features_have_formed():
     before = [q.clone() for q in net.parameters()]
     assert rebalance_frequencies(net, seed=0) == 0
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def design_net(p: int, phase_sums: list[list[float]]) -> PolyNet:
+    """A k = 2 PolyNet of equal-norm §5 cosines: on frequency ζ = z + 1, one neuron per (φ, ψ) in
+    phase_sums[z], with θ_1 = (φ + ψ)/2, θ_2 = (φ − ψ)/2 and θ_w = φ (angles in degrees)."""
+    pairs = [(z + 1, math.radians(phi), math.radians(psi)) for z, ps in enumerate(phase_sums) for phi, psi in ps]
+    net = PolyNet(p, 2, len(pairs), p, dtype=torch.float64)
+    a = torch.arange(p, dtype=torch.float64)
+    with torch.no_grad():
+        for i, (zeta, phi, psi) in enumerate(pairs):
+            wave = lambda theta: torch.cos(theta + 2 * math.pi * zeta * a / p)  # noqa: E731
+            net.embed[0, :, i], net.embed[1, :, i] = wave((phi + psi) / 2), wave((phi - psi) / 2)
+            net.unembed[i] = wave(phi)
+    return net
+
+
+SIX = [(phi, psi) for phi in (0, 120, 240) for psi in (0, 180)]           # the Z3 x Z2 design
+
+
+def test_frequency_defects_vanish_on_a_design_and_flag_a_clump():
+    from fourier_circuits.models.margins import normalized_margin
+    from fourier_circuits.tasks.modadd import ModularAddition
+    from fourier_circuits.theory.modadd import gamma_star_modadd
+    from fourier_circuits.training.refine import frequency_defects
+    clump = [(83, 10), (192, 40), (192, 100), (193, 200), (279, 250), (283, 300)]
+    good, bad = design_net(7, [SIX] * 3), design_net(7, [SIX, clump, SIX])
+    assert float(frequency_defects(good).max()) < 1e-20
+    d = frequency_defects(bad)
+    assert float(d[1]) > 0.1 and float(d[0]) < 1e-20 and float(d[2]) < 1e-20
+    t = ModularAddition(7, 2)
+    assert normalized_margin(good, t.inputs(), t.labels()) / gamma_star_modadd(7, 2) == pytest.approx(1.0, abs=1e-12)
+    assert normalized_margin(bad, t.inputs(), t.labels()) / gamma_star_modadd(7, 2) < 0.99
+
+
+def test_rephase_redraws_only_the_stuck_frequency_and_keeps_the_norms():
+    from fourier_circuits.analysis.fourier import neuron_max_power, phase_residual
+    from fourier_circuits.training.refine import rephase_frequencies
+    clump = [(10, 0), (11, 60), (12, 120), (13, 180), (14, 240), (15, 300)]
+    net = design_net(7, [SIX, clump, SIX])
+    before = [q.detach().clone() for q in net.parameters()]
+    sq = net.neuron_sq_norms(torch.float64)
+    assert rephase_frequencies(net, seed=0) == 6
+    moved = torch.nonzero((net.embed != before[0]).any(dim=(0, 1))).flatten().tolist()
+    assert moved == list(range(6, 12))
+    assert torch.allclose(net.neuron_sq_norms(torch.float64), sq, atol=1e-12)
+    assert counts(net) == [6, 6, 6] and float(neuron_max_power(net).min()) > 1 - 1e-12
+    assert float(phase_residual(net).abs().max()) < 1e-6
+    assert rephase_frequencies(design_net(7, [SIX] * 3), seed=0) == 0, "a design is left alone"

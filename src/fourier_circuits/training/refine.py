@@ -19,6 +19,18 @@ k = 2 every frequency needs 6, and a random start that leaves one with fewer sta
 0.9529 γ*, 6/6 γ*; (11, 2, 40): 9/10/8/6/7 gives 0.9885, 8 each γ*). A rebalance moves neurons, the smallest
 of the fullest frequency first, to the emptiest until the counts differ by at most one: the moved neuron
 becomes a noisy half of the emptiest frequency's largest neuron. The Adam phase and the polish then run again.
+
+Re-phasing (modular addition, any p and k). An even split is not enough: a frequency's neurons must also be
+placed so that their phases cancel every output term except the one that carries a_1 + .. + a_k − c
+(docs/min_width.md: at k = 2 the phase pairs (θ_1 + θ_2, θ_1 − θ_2) of its neurons must form a design
+for the 14 characters (m, n) ∈ {−2..2} × {−1, 0, 1} other than (0, 0), which needs 6 neurons). Adam can settle in a
+local optimum where one frequency's phases do not: (17, 2, 48), 6 neurons on every frequency, stalls at
+0.99566 γ* on every seed, with ζ = 2's phase sums at 83°, 192°, 192°, 193°, 279°, 283° and its impure parts
+(max power 0.979) paying for the cancellation. `frequency_defects` finds such a frequency from the pure part
+of the network alone (each neuron cut down to its dominant frequency): there the wrong classes do not tie,
+d(ζ) = Σ_{j ≠ (ζ,..,ζ)} |f̂(j, −ζ)|² / |f̂((ζ,..,ζ), −ζ)|² (1.8 for that ζ = 2; ≤ 1e−5 on the others).
+A re-phase draws new random phases for that frequency's neurons (pure cosines of their old norm, θ_w =
+θ_1 + .. + θ_k: each is a maximizer of the one-neuron margin) and the Adam phase and the polish run again.
 """
 from __future__ import annotations
 
@@ -36,6 +48,7 @@ POLISH_MIN_STAGES = 3      # after these, a stage that raised the normalized mar
 POLISH_MIN_GAIN = 1e-5     # (relative) ends the polish: (5, 5, 1024) gains 0.8%, 0.35%, 0.1% at τ_end·10, 30, 100
 REBALANCE_BELOW = 0.999    # margin / γ* under which a polished modular-addition run is rebalanced
 SETTLED_POWER, SETTLED_SHARE = 0.9, 0.8     # ... once this share of its neurons has this max power (THEORY §7)
+DEFECT_REPHASE = 1e-2      # d(ζ) from which a settled frequency's phases are drawn again (`rephase_frequencies`)
 
 
 @torch.no_grad()
@@ -99,6 +112,63 @@ def rebalance_frequencies(model, seed: int, noise: float = 1e-2) -> int:
     return moved
 
 
+def pure_part(model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(embed, unembed, ζ) of the network with each neuron cut down to its dominant frequency ζ_i: every
+    vector u_{i,j}, w_i keeps only its DFT bins ±ζ_i (float64)."""
+    p, freq = model.vocab_size, neuron_dominant_frequency(model)
+    bins = torch.arange(p)[:, None]
+    keep = ((bins == freq) | (bins == p - freq)).to(torch.complex128)            # (p, m)
+    embed = torch.fft.ifft(torch.fft.fft(model.embed.detach().double(), dim=1) * keep, dim=1).real
+    unembed = torch.fft.ifft(torch.fft.fft(model.unembed.detach().double(), dim=1) * keep.T, dim=1).real
+    return embed, unembed, freq
+
+
+@torch.no_grad()
+def frequency_defects(model) -> torch.Tensor:
+    """d(ζ) for ζ = 1..(p−1)/2 (module docstring), on the pure part of a PolyNet on k-input addition mod p.
+
+    With F = the (k+1)-dimensional DFT of the population logits f(a_1..a_k)[c], the term that carries
+    a_1 + .. + a_k − c at frequency ζ is F[ζ,..,ζ, −ζ]; every other F[j, −ζ] makes f(x)[c] depend on c
+    otherwise, so the wrong classes tie at ζ iff d(ζ) = 0. A frequency no neuron uses gives NaN."""
+    from fourier_circuits.models.polynet import PolyNet
+    embed, unembed, _ = pure_part(model)
+    p, k = model.vocab_size, model.n_inputs
+    logits = PolyNet.from_weights(embed, unembed, "poly", k).logits(None).reshape((p,) * (k + 1))
+    power = torch.fft.fftn(logits).abs().pow(2)
+    out = []
+    for zeta in range(1, (p - 1) // 2 + 1):
+        at = power[..., (-zeta) % p]
+        wanted = at[(zeta,) * k]
+        out.append((at.sum() - wanted) / wanted)
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def rephase_frequencies(model, seed: int, below: float = DEFECT_REPHASE) -> int:
+    """Draw new phases for the neurons of every frequency with d(ζ) ≥ `below` (`frequency_defects`): neuron i
+    on ζ becomes u_{i,j}(a) = β cos(θ_j + 2πζa/p), w_i(c) = β cos(θ_1 + .. + θ_k + 2πζc/p), θ_j uniform, with
+    ‖θ_i‖ unchanged (β² p/2 = ‖θ_i‖²/(k+1)). Nothing moves while the features have not formed (as in
+    `rebalance_frequencies`). Returns how many neurons were re-phased; the caller re-projects θ."""
+    significant = significant_neurons(model)
+    if float((neuron_max_power(model)[significant] >= SETTLED_POWER).double().mean()) < SETTLED_SHARE:
+        return 0
+    defects = frequency_defects(model)
+    stuck = [z + 1 for z in range(len(defects)) if bool(defects[z] >= below)]
+    freq = neuron_dominant_frequency(model)
+    neurons = torch.nonzero(torch.isin(freq, torch.tensor(stuck, dtype=freq.dtype))).flatten()
+    if not stuck or len(neurons) == 0:
+        return 0
+    p, k, gen = model.vocab_size, model.n_inputs, torch.Generator().manual_seed(seed)
+    theta = 2 * math.pi * torch.rand(len(neurons), k, generator=gen, dtype=torch.float64)
+    phases = torch.cat([theta, theta.sum(dim=1, keepdim=True)], dim=1)              # (n, k+1)
+    beta = (model.neuron_sq_norms(torch.float64)[neurons] * 2 / ((k + 1) * p)).sqrt()
+    a = torch.arange(p, dtype=torch.float64)
+    waves = beta[:, None, None] * torch.cos(phases[..., None] + 2 * math.pi * freq[neurons, None, None] * a / p)
+    model.embed[..., neurons] = waves[:, :k].permute(1, 2, 0).to(model.embed.dtype)   # (k, p, n)
+    model.unembed[neurons] = waves[:, k].to(model.unembed.dtype)
+    return len(neurons)
+
+
 def polish_stages(trainer) -> None:
     """The L-BFGS stages after a Trainer's Adam phase (softmin recipes with polish_iters > 0), one metric row
     (key `polish_tau`) and one saved state each; their iterations count as steps. After POLISH_MIN_STAGES, a
@@ -126,13 +196,19 @@ def polish_stages(trainer) -> None:
 
 def rebalance_phase(trainer) -> bool:
     """After the polish, on modular addition with rounds left (cfg.rebalance_rounds): when the margin is still
-    < REBALANCE_BELOW γ*, even out the neurons over the frequencies (`rebalance_frequencies`) and begin another
-    Adam phase (`Trainer.begin_phase`). False when nothing is to be done, or nothing moved."""
+    < REBALANCE_BELOW γ*, even out the neurons over the frequencies (`rebalance_frequencies`) or, when they are
+    even, draw new phases for the frequencies whose pure part does not tie the wrong classes
+    (`rephase_frequencies`: z^k nets trained on the whole population), and begin another Adam phase
+    (`Trainer.begin_phase`). False when nothing is to be done, or nothing moved."""
     cfg, ratio = trainer.cfg, trainer.history[-1].get("margin_ratio")
     if (trainer.rebalances >= cfg.rebalance_rounds or cfg.task != "modadd" or cfg.model != "polynet"
             or not cfg.normalize or ratio is None or ratio >= REBALANCE_BELOW):
         return False
-    if rebalance_frequencies(trainer.model, cfg.seed * 1_000_003 + trainer.step) == 0:
+    seed = cfg.seed * 1_000_003 + trainer.step
+    moved = rebalance_frequencies(trainer.model, seed)
+    if moved == 0 and trainer.train.population and cfg.activation == "poly" and cfg.degree in (None, cfg.k):
+        moved = rephase_frequencies(trainer.model, seed)
+    if moved == 0:
         return False
     trainer.project()
     trainer.begin_phase()
