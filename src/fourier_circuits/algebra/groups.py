@@ -364,6 +364,8 @@ def _parse_generator(spec: str, text: str) -> dict[int, int]:
 def _parse_perm(spec: str, body: str) -> Group:
     gens = [_parse_generator(spec, g) for g in _split_top(body)]
     degree = max([max(g) + 1 for g in gens if g] + [max(g.values()) + 1 for g in gens if g] + [1])
+    if degree > MAX_ORDER:   # every group of order <= MAX_ORDER acts on that many points; more only costs time
+        raise _bad(spec, f"points must be < {MAX_ORDER}, got the point {degree - 1}")
     perms = [tuple(g.get(x, x) for x in range(degree)) for g in gens]
     from sympy.combinatorics import Permutation, PermutationGroup
 

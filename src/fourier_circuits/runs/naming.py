@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from fourier_circuits.tasks.registry import kind_of
 from fourier_circuits.training.config import TrainConfig
@@ -15,5 +16,8 @@ def config_hash(cfg: TrainConfig) -> str:
 
 
 def default_run_name(cfg: TrainConfig) -> str:
-    """<the task kind's label>-s<seed>-<config hash>."""
-    return f"{kind_of(cfg).run_label(cfg)}-s{cfg.seed}-{config_hash(cfg)}"
+    """<the task kind's label>-s<seed>-<config hash>, with every character outside [A-Za-z0-9._+-] of the label
+    (the ':', '(', ' ' of a perm: group spec) replaced by '_': one safe path component (the hash keeps names
+    distinct; names that were safe already are unchanged)."""
+    label = re.sub(r"[^A-Za-z0-9._+-]", "_", kind_of(cfg).run_label(cfg)).strip("._") or "run"
+    return f"{label}-s{cfg.seed}-{config_hash(cfg)}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from fourier_circuits.algebra.groups import Group, parse_group
+from fourier_circuits.algebra.integers import population_exceeds
 from fourier_circuits.errors import ConfigError, TaskError
 from fourier_circuits.tasks.base import (
     POLYNET_BRIEF,
@@ -44,7 +45,10 @@ class GroupComposition:
             raise TaskError(f"group spec must be a string, got {self.spec!r}")
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 2:
             raise TaskError(f"task group composes k >= 2 elements, got k={self.k!r}")
-        self.group  # parse (raises TaskError on a bad spec) and cache  # noqa: B018
+        if self.group.order < 2:  # parses (TaskError on a bad spec) and caches the group
+            raise TaskError(f"group {self.spec!r} is trivial (order 1): composition needs a group of order >= 2")
+        if population_exceeds(self.group.order, self.k, 2**63):   # before |G|^k is ever computed
+            raise TaskError(f"population |G|^k = {self.group.order}^{self.k} is too large (> 2^63 tuples)")
 
     @cached_property
     def group(self) -> Group:

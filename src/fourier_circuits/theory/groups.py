@@ -27,7 +27,10 @@ if TYPE_CHECKING:  # torch is imported where a network is built: the formulas an
 def _group(spec: str | Group) -> Group:
     if not isinstance(spec, (str, Group)):
         raise TaskError(f"group spec must be a string, got {spec!r}")
-    return parse_group(spec) if isinstance(spec, str) else spec
+    group = parse_group(spec) if isinstance(spec, str) else spec
+    if group.order < 2:
+        raise TaskError(f"group {group.name} is trivial (order 1): its composition task has no margin to maximize")
+    return group
 
 
 def theory_group(spec) -> dict:

@@ -7,6 +7,7 @@ Resolution order (later wins): dataclass defaults < recipe < preset < config fil
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: tomli is the package tomllib was taken from, with the same API
     import tomli as tomllib
 
+from fourier_circuits.algebra.integers import MAX_POPULATION
 from fourier_circuits.errors import ConfigError, TaskError
 from fourier_circuits.tasks.registry import DEFAULT_MODEL, kind_of, kinds, task_names, task_of
 from fourier_circuits.training.presets import PRESETS, RECIPE_DEFAULTS_BY_DEGREE, RECIPES
@@ -114,10 +116,13 @@ def read_toml(path: str | Path, what: str = "config file") -> dict:
 
 
 def load_config_file(path: str | Path) -> dict:
-    """Read a TOML config file (flat keys of TrainConfig, or a [train] table)."""
+    """Read a TOML config file (flat keys of TrainConfig, or a [train] table); any other table is refused,
+    so that its keys cannot silently override the run's (an [other] table's `width` once did)."""
     data = read_toml(path)
     flat = {}
     for key, value in data.items():
+        if isinstance(value, dict) and key != "train":
+            raise ConfigError(f"config file {path}: unknown table [{key}] (keys go at the top level or in [train])")
         flat.update(value if isinstance(value, dict) else {key: value})
     return flat
 
@@ -171,16 +176,30 @@ def check_type(key: str, value) -> None:
     }
     if not any(checks[o](value) for o in options):
         raise ConfigError(f"{key} must be of type {annotation}, got {key}={value!r}")
+    numbers = value if isinstance(value, list) else [value]
+    for x in numbers:
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ConfigError(f"{key} must be a finite number, got {key}={value!r}")
+        if isinstance(x, int) and not isinstance(x, bool) and not -INT_LIMIT <= x < INT_LIMIT:
+            raise ConfigError(f"{key} must fit in 64 bits (|{key}| < 2^63), got {key}={value!r}")
+
+
+INT_LIMIT = 2**63   # every integer key is stored in 64 bits (SQLite index, torch, numpy)
 
 
 # Each section's checks: (key, holds, what it must be). A failing one is reported as "<key> <why>, got ...".
 def _task_checks(cfg: TrainConfig) -> list:
-    return [("train_fraction", 0 < cfg.train_fraction <= 1, "must be in (0, 1]")]
+    return [("train_fraction", 0 < cfg.train_fraction <= 1, "must be in (0, 1]"),
+            ("split_seed", cfg.split_seed >= 0, "must be >= 0")]
 
 
 def _model_checks(cfg: TrainConfig) -> list:
     return [("width", cfg.width >= 1, "must be >= 1"),
-            ("degree", cfg.degree is None or cfg.degree >= 1, "must be >= 1")]
+            ("degree", cfg.degree is None or cfg.degree >= 1, "must be >= 1"),
+            ("init_scale", cfg.init_scale > 0, "must be > 0"),
+            ("n_layers", cfg.n_layers >= 1, "must be >= 1"), ("n_heads", cfg.n_heads >= 1, "must be >= 1"),
+            ("d_model", cfg.d_model >= 1, "must be >= 1"), ("d_head", cfg.d_head >= 1, "must be >= 1"),
+            ("d_mlp", cfg.d_mlp >= 0, "must be >= 0")]
 
 
 def _optimization_checks(cfg: TrainConfig) -> list:
@@ -194,11 +213,15 @@ def _optimization_checks(cfg: TrainConfig) -> list:
         ("tau_end", cfg.tau_end > 0, "must be > 0"),
         ("reg_power", cfg.reg_power is None or cfg.reg_power > 0, "must be > 0"),
         ("warmup_steps", cfg.warmup_steps >= 0, "must be >= 0"),
+        ("lr_doubling_steps", all(s >= 1 for s in cfg.lr_doubling_steps), "must be steps >= 1"),
+        ("seed", cfg.seed >= 0, "must be >= 0 (and < 2^63)"),
     ]
 
 
 def _bookkeeping_checks(cfg: TrainConfig) -> list:
     return [("n_evals", cfg.n_evals >= 1, "must be >= 1"),
+            ("n_checkpoints", cfg.n_checkpoints >= 0, "must be >= 0"),
+            ("converge_tol", cfg.converge_tol >= 0, "must be >= 0"),
             ("memory_budget_mb", cfg.memory_budget_mb >= 1, "must be >= 1"),
             ("reseed_below", 0 <= cfg.reseed_below < 1, "must be in [0, 1)"),
             ("polish_iters", cfg.polish_iters >= 0, "must be >= 0"),
@@ -219,7 +242,7 @@ def validate(cfg: TrainConfig) -> None:
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}")
     try:
-        task_of(cfg)
+        task = task_of(cfg)
     except TaskError as e:
         raise ConfigError(str(e)) from None
     for section in SECTIONS:
@@ -231,6 +254,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"betas must be two numbers in [0, 1), got betas={cfg.betas}")
     check_device(cfg.device)
     check_resources(cfg)
+    if task.size > MAX_POPULATION:   # even with confirm_large: splits and indices are int32-safe
+        raise ConfigError(f"the task has {task.size} examples (> 2^31): choose a smaller task")
 
 
 def check_device(name: str) -> None:

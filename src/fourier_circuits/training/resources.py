@@ -8,6 +8,7 @@ the operating system reports as available (MemAvailable on Linux, physical memor
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 from fourier_circuits.errors import ResourceError
 from fourier_circuits.tasks.registry import kind_of, task_of
@@ -53,3 +54,23 @@ def check_resources(cfg) -> None:
             f"run needs about {_gb(parts['total'])} of memory ({largest} {_gb(parts[largest])}) but "
             f"{'the GPU' if device == 'cuda' else 'this machine'} has {_gb(limit)} usable; shrink p, k, width "
             f"or batch_size, or pass --set confirm_large=true to run it anyway")
+
+
+CONSTRUCT_CHUNK_BYTES = 512 * 2**20   # the chunk budget of the float64 margin pass (models.margins)
+
+
+def check_construction(kind, task, width: int) -> None:
+    """The resource guard of `construct`: the kind's estimate for a float64 network of `width` over the whole
+    population, evaluated in chunks of CONSTRUCT_CHUNK_BYTES of activations (as `normalized_margin` does).
+    Raises ResourceError before anything is built; there is no confirm_large for a construction."""
+    width = max(1, int(width))
+    chunk = max(1, CONSTRUCT_CHUNK_BYTES // (3 * 8 * width))
+    cfg = SimpleNamespace(width=width, dtype="float64", train_fraction=1.0, batch_size=chunk,
+                          memory_budget_mb=CONSTRUCT_CHUNK_BYTES // 2**20)
+    parts = kind.estimate(cfg, task)
+    total = sum(parts.values())
+    limit = int(USABLE_FRACTION * available_memory("cpu"))
+    if total > limit:
+        largest = max(parts, key=parts.get)
+        raise ResourceError(f"the construction needs about {_gb(total)} of memory ({largest} {_gb(parts[largest])}, "
+                            f"width {width}) but this machine has {_gb(limit)} usable; choose a smaller task")
