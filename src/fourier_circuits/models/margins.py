@@ -88,10 +88,12 @@ def normalized_margin(model: PolyNet, inputs: torch.Tensor, labels: torch.Tensor
 
 # ----------------------------------------------------------------------------------------------------
 # The fast metric row: a float32 screen of the whole population with a rigorous rounding bound, then a
-# float64 recomputation of every row the bound cannot decide.
+# float64 recomputation of every row the bound cannot decide (`screen_population`).
 
 UNIT32, UNIT64 = 2.0**-24, 2.0**-53        # unit roundoff u of float32 and float64
 TINY32 = 2.0**-125                         # ≥ any float32 value flushed to zero (subnormals, `flush_subnormals`)
+SCREEN_TILE_VALUES = 1 << 22               # logits per tile of the screen (16 MB of float32)
+SIDE_CHUNK_ROWS = 1024                     # rows per chunk of the side-term nets
 
 
 def gamma(n: int, unit: float = UNIT32) -> float:
@@ -101,7 +103,7 @@ def gamma(n: int, unit: float = UNIT32) -> float:
 
 def screen_applies(model) -> bool:
     """The float32 screen covers PolyNet with σ(z) = z^k and k ≥ 2 inputs (the polarization identity below).
-    Everything else (ReLU nets, d ≠ k, other models) keeps the plain float64 pass `evaluate_margins`."""
+    Everything else (ReLU nets, d ≠ k, parity and other models) keeps the float64 pass `evaluate_margins`."""
     return isinstance(model, PolyNet) and model.activation == "poly" and model.degree == model.n_inputs >= 2
 
 
@@ -111,7 +113,7 @@ def population_index(x: torch.Tensor, vocab: int) -> torch.Tensor:
     return (x * powers).sum(1)
 
 
-def _table(embed: torch.Tensor, inputs: range | tuple, product: bool = False) -> torch.Tensor:
+def _table(embed: torch.Tensor, inputs, product: bool = False) -> torch.Tensor:
     """(p^n, m) table over the values of `inputs`, rows lexicographic: Σ_{j∈inputs} u_j[a_j] (or Π_j).
     Always a new tensor (never a view of `embed`)."""
     out = embed[inputs[0]].clone()
@@ -122,79 +124,96 @@ def _table(embed: torch.Tensor, inputs: range | tuple, product: bool = False) ->
 
 
 def _power(z: torch.Tensor, k: int) -> torch.Tensor:
-    """z^k by k − 1 multiplications (each rounds once: fl(z^k) = z^k (1 + θ_{k−1}))."""
-    out = z.clone()
-    for _ in range(k - 1):
-        out.mul_(z)
-    return out
+    """z^k by square-and-multiply (a new tensor). Any multiplication chain rounds to z^k (1 + θ_{k−1})."""
+    if k == 1:
+        return z.clone()
+    out = _power(z, k // 2)
+    out.mul_(out)
+    return out.mul_(z) if k % 2 else out
 
 
-def _side_tables(w64: torch.Tensor, embed64: torch.Tensor) -> list[torch.Tensor]:
-    """The 2^k − 2 side terms of the polarization identity in float64, folded into k broadcast tables:
-    side[j] (shape p on every axis but a 1 at axis j, then C) sums ε_S g_S over the S whose first missing
-    input is j, with g_S[a_S, c] = Σ_i (Σ_{j∈S} u_ij[a_j])^k w_ic and ε_S = (−1)^{k−|S|+1}."""
-    k, p, _ = embed64.shape
-    C = w64.shape[1]
-    side = [w64.new_zeros(*(1 if a == j else p for a in range(k)), C) for j in range(k)]
+def _fold(terms: dict[tuple, torch.Tensor], k: int, p: int) -> list[torch.Tensor]:
+    """Sum tables t_S (p^|S|, *rest) over subsets S ⊊ [k] into k broadcastable tables: the j-th (p on every axis
+    but size 1 at axis j, then *rest) holds the t_S whose first missing input is j."""
+    rest = next(iter(terms.values())).shape[1:]
+    some = next(iter(terms.values()))
+    folded = [some.new_zeros(*(1 if a == j else p for a in range(k)), *rest) for j in range(k)]
+    for S, t in terms.items():
+        folded[min(set(range(k)) - set(S))] += t.view(*(p if a in S else 1 for a in range(k)), *rest)
+    return folded
+
+
+def _side_terms(model: PolyNet, embed32: torch.Tensor, w32: torch.Tensor) -> tuple[dict, dict]:
+    """The 2^k − 2 side terms of the polarization identity, ε_S g_S[a_S, c] = ε_S Σ_i (Σ_{j∈S} u_ij[a_j])^k w_ic
+    with ε_S = (−1)^{k−|S|+1}, in float32 (p^|S|, C), and their row bounds B_S[a_S] = Σ_i A_Si^k max_c |w_ic|,
+    A_Si = Σ_{j∈S} |u_ij[a_j]|, in float64: for S = S' ∪ {l}, (α + β)^k = Σ_r C(k,r) α^r β^{k−r} with
+    α = A_S' (p^{|S|−1} rows) and β = |u_l| (p rows) makes B_S one small matmul, exact up to float64."""
+    k, p, m = model.n_inputs, model.vocab_size, model.width
+    embed64 = model.embed.detach().double()
+    w_max = model.unembed.detach().double().abs().amax(1)
+    terms, bounds = {}, {}
     for size in range(1, k):
         for S in itertools.combinations(range(k), size):
-            g = (_power(_table(embed64, S), k) @ w64).mul_((-1) ** (k - size + 1))
-            side[min(set(range(k)) - set(S))] += g.view(*(p if a in S else 1 for a in range(k)), C)
-    return side
+            head = _table(embed32, S[:-1]) if size > 1 else embed32.new_zeros(1, m)
+            g = w32.new_empty(head.shape[0], p, w32.shape[1])
+            block = max(1, SIDE_CHUNK_ROWS // p)
+            for start in range(0, head.shape[0], block):
+                z = (head[start:start + block, None] + embed32[S[-1]][None]).flatten(0, 1)
+                torch.mm(_power(z, k), w32, out=g[start:start + block].view(-1, w32.shape[1]))
+            terms[S] = g.view(-1, w32.shape[1]).mul_((-1) ** (k - size + 1))
+            alpha = _table(embed64.abs(), S[:-1]) if size > 1 else embed64.new_zeros(1, m)
+            beta = embed64[S[-1]].abs()
+            left = torch.cat([math.comb(k, r) * alpha**r * w_max for r in range(k + 1)], 1)
+            right = torch.cat([beta ** (k - r) for r in range(k + 1)], 1)
+            bounds[S] = (left @ right.T).flatten()
+    return terms, bounds
 
 
-def _bounds(model: PolyNet, split: int, block: int, n_blocks: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Rounding bounds of the screen's logits (see `screen_population`): (e_pre (p^L,), e_suf (p^R,), e64)
-    with |f̂_c(a, s) − f_c(a, s)| ≤ min(e_pre[a], e_suf[s]) + e64 for every class c, and the same e64
-    bounding the float64 reference's own error. All in float64, inflated by 1 + 1e−10 for their own rounding."""
+def _bounds(model: PolyNet, split: int, n_terms: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """(E_pre (p^L,), E_suf (p^R,), e64) of `screen_population`: Σ_i k! Π_j |u_ij[a_j]| |w_ic| ≤ min(E_pre[a], E_suf[s])
+    for every class, and e64 bounding the float64 reference's own error plus float32 flush-to-zero."""
     k, m = model.n_inputs, model.width
     embed64, w64 = model.embed.detach().double(), model.unembed.detach().double().abs()
     x_abs = math.factorial(k) * _table(embed64, range(split), product=True).abs()     # k!·Π_{j<L} |u_ij|
     y_abs = _table(embed64, range(split, k), product=True).abs()                       # Π_{j≥L} |u_ij|
-    g32 = gamma(block + 2 * k + 1) * (1 + 1e-10)
-    e_pre = g32 * (x_abs @ (y_abs.amax(0)[:, None] * w64)).amax(1)
-    e_suf = g32 * (y_abs @ (x_abs.amax(0)[:, None] * w64)).amax(1)
-    # float64 parts (side terms, partial sums, the reference forward): every term of every sum is bounded by
-    # Σ_S (Σ_{j∈S} max_a |u_ij|)^k |w_ic| or k! Π_j max_a |u_ij| |w_ic|, over at most m + k² + 2^k + n_blocks
-    # roundings each; flushed float32 subnormals add ≤ TINY32 per product term.
-    u_max = embed64.abs().amax(1)                                                       # (k, m)
-    per_neuron = math.factorial(k) * u_max.prod(0)
-    for size in range(1, k + 1):
-        for S in itertools.combinations(range(k), size):
-            per_neuron = per_neuron + u_max[list(S)].sum(0) ** k
-    n_round = 4 * (m + k * k + 2**k + n_blocks)
-    e64 = gamma(n_round, UNIT64) * float((per_neuron[:, None] * w64).sum(0).max()) * (1 + 1e-10)
-    # flush-to-zero: each of the ≤ (2k + 2 + block)·m float32 operations may lose ≤ TINY32, which a later
-    # product scales by at most (1 + max|X|)(1 + max|Y|)
-    scale = (1 + float(x_abs.max())) * (1 + float(y_abs.max())) * (1 + float(w64.max()))
-    e64 += (2 * k + 2 + block) * m * TINY32 * scale
+    e_pre = (x_abs @ (y_abs.amax(0)[:, None] * w64)).amax(1)
+    e_suf = (y_abs @ (x_abs.amax(0)[:, None] * w64)).amax(1)
+    # the reference: z = Σ_j u_j (k − 1 adds), z^k (pow, ≤ 1 ulp: 2 roundings), a float64 matmul over m
+    a_max = embed64.abs().amax(1).sum(0)                                                 # Σ_j max_a |u_ij|
+    e64 = gamma(m + k * k + 2, UNIT64) * float((a_max[:, None] ** k * w64).sum(0).max())
+    # flush-to-zero: each float32 operation may lose ≤ TINY32, scaled by at most the other factors
+    scale = (1 + float(x_abs.max())) * (1 + float(y_abs.max())) * (1 + float(w64.max())) * (1 + float(a_max.max())) ** k
+    e64 += n_terms * m * TINY32 * scale
     return e_pre, e_suf, e64
 
 
-SCREEN_TILE_VALUES = 1 << 22   # logits per tile of the screen (32 MB in float64)
-
-
 def _screen_tiles(model: PolyNet, block: int | None = None):
-    """Yield (rows, f̂, e) over the population Z_p^k in tiles: population indices (n,), logits (n, C) in
-    float64 (float32 accuracy, see `screen_population`) and the row bound e (n,) with |f̂_c − f_c| ≤ e.
+    """Yield (rows, f̂, e) over the population Z_p^k in tiles: population indices (n,), float32 logits (n, C) and
+    a bound e (n,) float64 with |f̂_c − f̃_c| ≤ e for every class c, f̃ the float64 reference (`evaluate_margins`).
 
-    Polarization (d = k, L = ⌈k/2⌉ prefix inputs a, R = k − L suffix inputs s):
+    Polarization (d = k; L = ⌈k/2⌉ prefix inputs a, R = k − L suffix inputs s):
         f[a, s, c] = Σ_i k!·X_ai·Y_(s,c)i + Σ_{∅≠S⊊[k]} ε_S g_S[a_S, c],
         X_ai = Π_{j<L} u_ij[a_j],  Y_(s,c)i = Π_{j≥L} u_ij[s_j] · w_ic.
-    The first term is the only O(N·m·C) work: float32 matmuls over hidden blocks of `block` neurons (default
-    all m), each block's partial added in float64. The side terms g_S are small (p^|S| rows) and float64.
+    The first term is the only O(N·m·C) work: float32 matmuls, accumulated over hidden blocks of `block`
+    neurons (default: all m). The side terms g_S are dense nets on p^|S| ≤ p^{k−1} rows (`_side_terms`).
     Tiles: a range of the first prefix digit a_1 × a range of the first suffix digit a_{L+1}."""
     k, p, m, C = model.n_inputs, model.vocab_size, model.width, model.n_classes
     L, R = (k + 1) // 2, k - (k + 1) // 2
     block = min(block or m, m)
     n_blocks = -(-m // block)
     embed32, w32 = model.embed.detach().float(), model.unembed.detach().float()
-    X = _table(embed32, range(L), product=True).mul_(math.factorial(k))        # (p^L, m) float32
-    XB = _table(embed32, range(L, k), product=True)                             # (p^R, m) float32
-    side = _side_tables(model.unembed.detach().double(), model.embed.detach().double())
-    e_pre, e_suf, e64 = _bounds(model, L, block, n_blocks)
+    X = _table(embed32, range(L), product=True).mul_(math.factorial(k))        # (p^L, m)
+    XB = _table(embed32, range(L, k), product=True)                             # (p^R, m)
+    terms, side_bounds = _side_terms(model, embed32, w32)
+    side = _fold(terms, k, p)
+    # every logit is one float32 sum of m + 2^k − 2 terms; a leaf passes ≤ block + n_blocks + 2^k additions
+    depth = block + n_blocks + 2**k + k
+    e_pre, e_suf, e64 = _bounds(model, L, depth + 2 * k + 2)
+    g_T = gamma(depth + 2 * k + 2) * (1 + 1e-10)     # X̂: 2L roundings, Ŷ: 2R + 1 (weights' own included), X̂Ŷ: 1
+    g_S = gamma(depth + m + 2 * k * k + k + 1) * (1 + 1e-10)  # t̂_S: 2|S| − 1, z^k: k(2|S|) + k − 1, ŵ, dot: m
+    side_bound = _fold({S: g_S * b for S, b in side_bounds.items()}, k, p)
     pre, suf = p ** (L - 1), p ** (R - 1)          # prefixes per value of a_1, suffixes per value of a_{L+1}
-    r_suf = max(1, min(p, (1 << 23) // (suf * C * m)))                    # Y tile ≤ 32 MB of float32
+    r_suf = max(1, min(p, (1 << 23) // (suf * C * m)))                    # Y tile ≤ 32 MB
     r_pre = max(1, min(p, SCREEN_TILE_VALUES // (pre * r_suf * suf * C)))
     for j0 in range(0, p, r_suf):
         j1 = min(j0 + r_suf, p)
@@ -203,57 +222,62 @@ def _screen_tiles(model: PolyNet, block: int | None = None):
         for i0 in range(0, p, r_pre):
             i1 = min(i0 + r_pre, p)
             a_rows = torch.arange(i0 * pre, i1 * pre)
-            Xa = X[a_rows]
-            acc = None
-            for h in range(0, m, block):
-                part = Xa[:, h:h + block] @ Y[:, h:h + block].T                # float32, one rounding set
-                acc = part.double() if acc is None else acc.add_(part)
-            tile = acc.view(i1 - i0, *[p] * (L - 1), j1 - j0, *[p] * (R - 1), C)
-            for j, table in enumerate(side):                                   # + Σ_S ε_S g_S, broadcast
-                index = [slice(None)] * (k + 1)
+            f = X[a_rows, :block] @ Y[:, :block].T
+            for h in range(block, m, block):
+                f.addmm_(X[a_rows, h:h + block], Y[:, h:h + block].T)
+            shape = (i1 - i0, *[p] * (L - 1), j1 - j0, *[p] * (R - 1))
+            e = torch.minimum(e_pre[a_rows][:, None], e_suf[s_rows][None, :]).mul_(g_T).add_(e64).view(shape)
+            logits = f.view(*shape, C)
+            for j in range(k):                                                  # + Σ_S ε_S g_S, broadcast
+                index = [slice(None)] * k
                 if j != 0:
                     index[0] = slice(i0, i1)
                 if j != L:
                     index[L] = slice(j0, j1)
-                tile += table[tuple(index)]
+                logits += side[j][tuple(index)]
+                e += side_bound[j][tuple(index)]
             rows = (a_rows[:, None] * p**R + s_rows[None, :]).flatten()
-            bound = torch.minimum(e_pre[a_rows][:, None], e_suf[s_rows][None, :]).flatten() + e64
-            yield rows, acc.view(-1, C), bound
+            yield rows, f.view(-1, C), e.flatten()
 
 
 @torch.no_grad()
 def screen_population(model: PolyNet, labels: torch.Tensor, train_mask: torch.Tensor, block: int | None = None,
                       visit: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
                       budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> dict | None:
-    """Margin, accuracy and cross-entropy of the train and test parts of the WHOLE population Z_p^k, from one
-    float32 pass at matmul speed, exact to float64 where it matters. `labels` (p^k,) and `train_mask` (p^k,)
-    are in lexicographic population order (every row is train or test). Returns None when the float32 pass
-    overflows (then use `evaluate_margins`).
+    """Margin h over the train rows, and accuracy and mean cross-entropy of the train and test rows, of the WHOLE
+    population Z_p^k from one float32 pass at matmul speed, h exact to float64. `labels` (p^k,) and `train_mask`
+    (p^k,) are in lexicographic population order; the rows outside the mask are the test rows. Returns None when
+    the float32 pass overflows (then use `evaluate_margins`).
 
-    Screen. `_screen_tiles` computes every logit f̂ with the polarization identity: the multilinear term in
-    float32 matmuls over hidden blocks of b neurons (partials summed in float64), the side terms in float64.
-    Rounding bound, for every row (a, s) and class c (Higham's γ_n = nu/(1 − nu), u = 2^-24):
-      X̂ = fl(k!·Π_{j<L} u_j) and Ŷ = fl(Π_{j≥L} u_j · w) carry ≤ 2L and ≤ 2R + 1 roundings (the weights'
-      own rounding to float32 included), and a float32 dot product of b terms in ANY order (blocked, FMA or
-      not) gives Σ X̂Ŷ(1 + θ_b); so each term is k!Π_j u_ij w_ic (1 + θ_{b+2k+1}) and
-        |f̂_c − f_c| ≤ γ_{b+2k+1} Σ_i k! Π_j |u_ij[a_j]| |w_ic| ≤ γ_{b+2k+1} min(E_pre[a], E_suf[s]) + e64,
-      E_pre[a] = max_c Σ_i k!Π_{j<L}|u_ij[a_j]| · max_s Π_{j≥L}|u_ij[s_j]| · |w_ic|, E_suf[s] likewise with
-      the max over a: two small matmuls, no second pass. e64 bounds every float64 rounding (partials, side
-      terms, and the float64 reference forward's own error, all ≤ γ^{(64)}_{4(m+k²+2^k+m/b)} times the
-      row-independent Σ_i (k!Π_j max|u_ij| + Σ_S (Σ_{j∈S} max|u_ij|)^k)|w_ic|) and float32 flush-to-zero.
-      The point margin adds one float64 subtraction: with e_r the row's logit bound,
-        |ĝ_r − g̃_r| ≤ D_r = 2 e_r + 2^-52 |ĝ_r|,   g̃ the float64 reference margin (`evaluate_margins`).
-    Decision. If r* minimizes g̃ over the train rows and r' minimizes ĝ, then ĝ_{r*} − D_{r*} ≤ g̃_{r*} ≤
-      g̃_{r'} ≤ ĝ_{r'} + D_{r'}: every possible minimizer has ĝ_r − D_r ≤ min_train(ĝ + D). A row is correct
-      (argmax = y) iff g̃ > 0 up to exact ties, so the sign of ĝ decides it unless |ĝ_r| ≤ D_r. Both
-      candidate sets are recomputed in float64 with `PolyNet.forward_with` (the reference's own gather
-      path), and the reported margin is the float64 margin of the minimizing row: exact to float64.
-    Worst case. A network at the max margin has nearly every row tied (the construction of THEORY.md §6:
-      all margins equal), so nearly every row is a candidate: the result stays exact, and the cost falls back
-      to the float64 pass's. The counts are returned ("candidates").
-    Cross-entropy. Per row lse(f̂) − f̂_y in float64, summed in float64; lse and f_y are 1-Lipschitz in the
-      max-norm, so each row's loss is within 2 e_r of the float64 one (candidate rows are float64 exactly).
-    `visit(logits, y)` receives the train rows of every tile as float32 logits (f̂ rounded once)."""
+    Screen. `_screen_tiles` computes every logit f̂ in float32 by the polarization identity. With Higham's
+    γ_n = nu/(1 − nu), u = 2^-24, and floating-point sums in ANY order (blocked, FMA or not) rounding each
+    leaf at most once per level of its summation tree, every row r = (a, s) and class c satisfy
+        |f̂_c − f̃_c| ≤ e_r = γ_{n_T} min(E_pre[a], E_suf[s]) + Σ_S γ_{n_S} B_S[a_S] + e64,
+      • multilinear term: X̂ = fl(k!·Π_{j<L} u_j) and Ŷ = fl(Π_{j≥L} u_j · w) round ≤ 2L and ≤ 2R + 1 times (the
+        weights' own rounding to float32 included), X̂Ŷ once, and the sum adds ≤ b + m/b + 2^k + k levels
+        (hidden blocks of b neurons); Σ_i k!Π_j|u_ij[a_j]||w_ic| ≤ min(E_pre[a], E_suf[s]) with
+        E_pre[a] = max_c Σ_i k!Π_{j<L}|u_ij[a_j]| · max_s Π_{j≥L}|u_ij[s_j]| · |w_ic| and E_suf[s] the same
+        with the max over a: two small matmuls, no second pass over the population;
+      • side terms ε_S g_S: |t̂_S − t_S| ≤ γ_{2|S|−1} A_S with A_S = Σ_{j∈S}|u_j[a_j]|, so |fl(t̂^k) − t^k|
+        ≤ γ_{k(2|S|−1)+k−1} A_S^k, and the dot product over m: B_S[a_S] = Σ_i A_Si^k max_c|w_ic| (exact, by
+        the binomial expansion over one input; `_side_terms`), n_S ≤ m + 2k² + k + 1 + the sum's levels;
+      • e64: the float64 reference's own error, γ^{(64)}_{m+k²+2} max_c Σ_i (Σ_j max_a|u_ij|)^k |w_ic|, plus
+        what float32 flush-to-zero can lose.
+    The float32 point margin ĝ = fl(f̂_y − max_{c≠y} f̂_c) adds one rounding, so for the reference margin g̃
+        |ĝ_r − g̃_r| ≤ D_r = 2 e_r + 2^-23 |ĝ_r|.
+    Decision. If r* minimizes g̃ over the train rows, then ĝ_{r*} − D_{r*} ≤ g̃_{r*} ≤ g̃_{r'} ≤ ĝ_{r'} + D_{r'}
+    for every train row r': every possible minimizer has ĝ_r − D_r ≤ min_train(ĝ + D). A row is correct
+    (argmax = y) iff g̃ > 0, up to exact ties, so the sign of ĝ decides it unless |ĝ_r| ≤ D_r. Both candidate
+    sets are recomputed in float64 with `PolyNet.forward_with` (the reference's own path), and h is the
+    float64 margin of the minimizing row: exact to float64, not a float32 approximation of it.
+    Worst case. A network at the max margin has nearly every row tied (in the construction of THEORY.md §6
+    every margin is equal): then nearly every train row is a candidate, the result stays exact, and the cost
+    falls back to the float64 pass's. The counts are returned ("candidates", "min_candidates",
+    "flip_candidates") with the largest D_r ("max_bound").
+    Cross-entropy. Per row lse(f̂) − f̂_y in float32, summed in float64; lse and f_y are 1-Lipschitz in the
+    max-norm, so a row's loss is within 2 e_r (plus a few float32 ulps of lse and f̂_y) of the float64 one;
+    candidate rows use the float64 loss.
+    `visit(logits, y)`, if given, receives the float32 logits f̂ of the train rows of every tile."""
     k, p = model.n_inputs, model.vocab_size
     n = p**k
     margin_hat = torch.empty(n, dtype=torch.float64)
@@ -263,14 +287,14 @@ def screen_population(model: PolyNet, labels: torch.Tensor, train_mask: torch.Te
         y = labels[rows]
         if visit is not None:
             keep = train_mask[rows]
-            visit(f[keep].float(), y[keep])
+            visit(f[keep], y[keep])
         f_y = f.gather(1, y[:, None])[:, 0]
-        ce[rows] = torch.logsumexp(f, 1) - f_y
-        margin_hat[rows] = f_y - f.scatter_(1, y[:, None], float("-inf")).amax(1)
+        ce[rows] = (torch.logsumexp(f, 1) - f_y).double()
+        margin_hat[rows] = (f_y - f.scatter_(1, y[:, None], float("-inf")).amax(1)).double()
         bound[rows] = e
     if not torch.isfinite(margin_hat).all():
         return None
-    D = 2 * bound + 2.0**-52 * margin_hat.abs()
+    D = 2 * bound + 2.0**-23 * margin_hat.abs()
     top = (margin_hat + D)[train_mask].min()
     maybe_min = train_mask & (margin_hat - D <= top)
     maybe_flip = margin_hat.abs() <= D
@@ -284,11 +308,11 @@ def screen_population(model: PolyNet, labels: torch.Tensor, train_mask: torch.Te
         rows = recompute[start:start + chunk]
         y = labels[rows]
         f = model.forward_with(w_embed, w_unembed, (rows[:, None] // powers) % p)
-        g = point_margins(f, y)
         correct[rows] = f.argmax(1) == y
         ce[rows] = torch.nn.functional.cross_entropy(f, y, reduction="none")
-        if maybe_min[rows].any():
-            h = min(h, float(g[maybe_min[rows]].min()))
+        in_min = maybe_min[rows]
+        if in_min.any():
+            h = min(h, float(point_margins(f[in_min], y[in_min]).min()))
     out = {"margin": h, "candidates": len(recompute), "min_candidates": int(maybe_min.sum()),
            "flip_candidates": int(maybe_flip.sum()), "max_bound": float(D.max())}
     for name, mask in (("train", train_mask), ("test", ~train_mask)):
