@@ -1,0 +1,32 @@
+"""The scripts in examples/ run at their tiny size (FOURIER_CIRCUITS_TINY=1), each writing its figure.
+
+Like the docs of equinox, the examples are executed in CI, so an API change that breaks one fails the build.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
+
+
+def test_the_five_examples_are_there():
+    assert [p.stem for p in SCRIPTS] == ["analyze_your_own_arrays", "certify_your_group", "features_emerge",
+                                         "grokking", "seed_sweep"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_example_runs_and_writes_its_figure(script, tmp_path):
+    assert script.read_text().startswith("# %% [markdown]"), "examples are jupytext percent scripts"
+    env = dict(os.environ, FOURIER_CIRCUITS_TINY="1", FOURIER_CIRCUITS_OUT=str(tmp_path / "out"),
+               PYTHONPATH=os.pathsep.join([str(EXAMPLES), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = [line.split("figure: ", 1)[1] for line in done.stdout.splitlines() if line.startswith("figure: ")]
+    assert figures and all(Path(f if Path(f).is_absolute() else tmp_path / f).is_file() for f in figures)
