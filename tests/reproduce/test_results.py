@@ -18,6 +18,7 @@ from fourier_circuits.reproduce.results import (
     RESULTS_END,
     first_sentence,
     recipe_descriptions,
+    split_claim,
     write_results,
 )
 
@@ -113,6 +114,17 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "summary.json").write_text("{}")
     with pytest.raises(ConfigError, match="not a reproduce summary"):
         write_results({"ci": tmp_path}, tmp_path / "docs", None)
+
+
+def test_a_claim_matches_across_scales_without_its_run_label(tmp_path):
+    ci, cpu = report(tmp_path, "ci", True), report(tmp_path, "cpu", True)
+    summary = json.loads((cpu / "summary.json").read_text())
+    summary["claims"][0]["claim"] = "margin → γ* (p=71 k=2 m=500 poly)"
+    (cpu / "summary.json").write_text(json.dumps(summary))
+    write_results({"ci": ci, "cpu": cpu}, tmp_path / "docs", None)
+    row = next(line for line in (tmp_path / "docs/results.md").read_text().splitlines() if line.startswith("| margin"))
+    assert row.endswith("| ✅ holds: 0.995 γ* | ✅ holds: 0.995 γ* · p=71 k=2 m=500 poly | not run |")
+    assert split_claim("a (x (y)) b (z)") == ("a b", "y; x; z")
 
 
 def test_first_sentence():

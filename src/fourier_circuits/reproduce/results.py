@@ -26,7 +26,7 @@ SCALES = ("ci", "cpu", "paper")
 RESULTS_BEGIN = "<!-- results:begin -->"
 RESULTS_END = "<!-- results:end -->"
 NOT_RUN = "not run"
-EVIDENCE = "evidence"   # optional claim field: "paper recipe", "max-margin recipe" or "construction"
+EVIDENCE = "evidence"   # optional claim field ("paper recipe", "max-margin recipe", "construction"; None: no network)
 
 
 # ------------------------------------------------------------------------------------------------ input
@@ -86,8 +86,25 @@ def _recipe_order(summaries: Mapping[str, dict], known: Mapping[str, tuple[str, 
     return [n for n in known if n in seen] + list(dict.fromkeys(n for n in seen if n not in known))
 
 
-def _claims_of(summary: dict, recipe: str) -> dict[str, dict]:
-    return {c["claim"]: c for c in summary["claims"] if c["recipe"] == recipe}
+def split_claim(text: str) -> tuple[str, str]:
+    """(the claim without its parenthesized details, the details): "margin → γ* (p=23 k=2)" gives
+    ("margin → γ*", "p=23 k=2"). The details (run label, seeds, steps) differ between scales; the rest does not."""
+    details = []
+    while (match := re.search(r"\s*\(([^()]*)\)", text)) is not None:
+        details.append(match.group(1))
+        text = text[: match.start()] + text[match.end():]
+    return " ".join(text.split()), "; ".join(details)
+
+
+def _claims_of(summary: dict, recipe: str) -> dict[tuple[str, int], dict]:
+    """A recipe's claims keyed by (claim without details, occurrence): the same claim at two scales shares a
+    key even when its run label differs; two claims that read alike within a recipe keep their order."""
+    out: dict[tuple[str, int], dict] = {}
+    for c in summary["claims"]:
+        if c["recipe"] == recipe:
+            base = split_claim(c["claim"])[0]
+            out[(base, sum(key[0] == base for key in out))] = c
+    return out
 
 
 def _recipe_of(summary: dict, recipe: str) -> dict | None:
@@ -129,6 +146,9 @@ def _claim_cell(claim: dict | None, shown_check: str) -> str:
         return "—"
     mark = "✅ holds" if claim["holds"] else "❌ fails"
     text = f"{mark}: {claim['measured']}"
+    details = split_claim(claim["claim"])[1]
+    if details:
+        text += f" · {details}"
     if claim["expected"] != shown_check:
         text += f" (check {claim['expected']})"
     return _cell(text)
@@ -137,20 +157,20 @@ def _claim_cell(claim: dict | None, shown_check: str) -> str:
 def _claims_table(summaries: Mapping[str, dict], name: str) -> list[str]:
     """The claims of one recipe, one row each, a column per scale (and one for the evidence when given)."""
     per_scale = {scale: _claims_of(s, name) for scale, s in summaries.items()}
-    rows = list(dict.fromkeys(c for claims in per_scale.values() for c in claims))
+    rows = list(dict.fromkeys(key for claims in per_scale.values() for key in claims))
     if not rows:
         return ["No claims were recorded for this recipe."]
-    with_evidence = any(EVIDENCE in c for claims in per_scale.values() for c in claims.values())
+    with_evidence = any(c.get(EVIDENCE) for claims in per_scale.values() for c in claims.values())
     head = ["claim", "check"] + ([EVIDENCE] if with_evidence else []) + list(SCALES)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for text in rows:
-        found = [per_scale[s][text] for s in SCALES if s in per_scale and text in per_scale[s]]
+    for key in rows:
+        found = [per_scale[s][key] for s in SCALES if s in per_scale and key in per_scale[s]]
         check = found[0]["expected"]
-        cells = [_cell(text), _cell(check)]
+        cells = [_cell(key[0]), _cell(check)]
         if with_evidence:
-            cells.append(_cell(next((c[EVIDENCE] for c in found if EVIDENCE in c), "")))
+            cells.append(_cell(" / ".join(dict.fromkeys(c[EVIDENCE] for c in found if c.get(EVIDENCE))) or "—"))
         for scale in SCALES:
-            cells.append(NOT_RUN if scale not in summaries else _claim_cell(per_scale[scale].get(text), check))
+            cells.append(NOT_RUN if scale not in summaries else _claim_cell(per_scale[scale].get(key), check))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
