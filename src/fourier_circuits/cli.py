@@ -14,7 +14,14 @@ from pathlib import Path
 
 import click
 
-from fourier_circuits.errors import ConfigError, DivergedError, ResourceError, RunBusyError, TaskError
+from fourier_circuits.errors import (
+    ConfigError,
+    DivergedError,
+    ResourceError,
+    RunBusyError,
+    RunStoreError,
+    TaskError,
+)
 from fourier_circuits.runs import store as runstore
 from fourier_circuits.tasks.registry import make_task, task_kind, task_names, task_values
 from fourier_circuits.training.config import choices, resolve_config
@@ -33,14 +40,40 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
 
 
 def reports_errors(fn):
-    """Turn validation errors into one stderr line + exit code 2."""
+    """Turn validation errors, damaged run-store files and unwritable paths into one stderr line + exit code 2."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, TaskError, ResourceError, FileNotFoundError, RunBusyError) as e:
+        except (ConfigError, TaskError, ResourceError, RunBusyError, RunStoreError) as e:
             fail(str(e))
+        except OSError as e:   # a path that cannot be written or read: /dev/null/x, a read-only store
+            fail(f"{e.strerror}: {e.filename}" if e.strerror and e.filename else str(e))
     return wrapper
+
+
+class OneLineErrors(click.Group):
+    """Click's usage errors (a missing value, an unknown option or command) as one line, like every other
+    error: "error: <command>: <what>", exit code 2."""
+
+    def main(self, *args, **kwargs):
+        kwargs.pop("standalone_mode", None)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as e:   # no command: the help, as click prints it
+            e.show()
+            sys.exit(e.exit_code)
+        except click.UsageError as e:
+            where = f"{e.ctx.command_path}: " if e.ctx else ""
+            fail(f"{where}{e.format_message()} (see --help)")
+        except click.exceptions.Abort:
+            fail("aborted", code=1)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)   # --help, --version: click returns their exit code
 
 
 def emit(data, as_json: bool, text: str | None = None) -> None:
@@ -50,7 +83,7 @@ def emit(data, as_json: bool, text: str | None = None) -> None:
         click.echo(text if text is not None else "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fourier-circuits")
 def main() -> None:
     """fourier-circuits: margin maximization and Fourier features on algebraic tasks."""
@@ -89,6 +122,8 @@ def construct(task: str, p: int | None, k: int, group: str | None, n: int | None
     t = make_task(task, p=p, k=k, group=group, n=n)
     if kind.construct is None:
         raise TaskError(f"task {task} has no explicit construction")
+    from fourier_circuits.training.resources import check_construction
+    check_construction(kind, t, (kind.theory(t) if kind.theory else {}).get("min_width") or 1)
     from fourier_circuits.models.margins import normalized_margin
     model, gs, inputs, labels, where = kind.construct(t)
     nm = normalized_margin(model, inputs, labels)
@@ -283,6 +318,7 @@ def analyze(run_dir: str, plots: bool, as_json: bool) -> None:
 @main.command()
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default=None)
 @click.option("--json", "as_json", is_flag=True)
+@reports_errors
 def runs(runs_dir: str | None, as_json: bool) -> None:
     """List the runs in the run store's index."""
     rows = runstore.RunIndex(runs_dir).list()

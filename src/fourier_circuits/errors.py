@@ -1,7 +1,7 @@
 """Every error type of the package (a leaf module: it imports nothing of ours).
 
-The CLI maps the bad-input ones (TaskError, ConfigError, ResourceError, RunBusyError) to one line on stderr
-and exit code 2; DivergedError to exit code 1.
+The CLI maps the bad-input ones (TaskError, ConfigError, ResourceError, RunBusyError, RunStoreError) to one
+line on stderr and exit code 2; DivergedError to exit code 1.
 """
 
 
@@ -23,3 +23,8 @@ class DivergedError(RuntimeError):
 
 class RunBusyError(RuntimeError):
     """The run directory is being trained by another process."""
+
+
+class RunStoreError(ValueError):
+    """A file of the run store that cannot be used (corrupt, wrong content, unwritable), or a run directory
+    holding another run; the message names the file and says what to do."""

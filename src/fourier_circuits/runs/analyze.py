@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
+from fourier_circuits.errors import RunStoreError
 from fourier_circuits.runs import store
-from fourier_circuits.runs.checkpoints import checkpoint_steps, load_model, load_run
+from fourier_circuits.runs.checkpoints import checkpoint_steps, damaged_advice, load_model, load_run
 from fourier_circuits.tasks.base import RunView
 from fourier_circuits.tasks.registry import kind_of, task_of
 from fourier_circuits.tasks.solver_cache import solver_cache_at
@@ -24,9 +25,13 @@ def run_view(run_dir: str | Path, plots: bool = True) -> RunView:
     cfg, model, metrics = load_run(run_dir)
     steps = checkpoint_steps(run_dir)
     init_model = load_model(cfg, run_dir, 0) if steps and steps[0] == 0 else None
-    split, _ = store.load_arrays(run_dir / "split.npz")
+    try:
+        split, _ = store.load_arrays(run_dir / "split.npz")
+        train_idx = torch.from_numpy(split["train"])
+    except (RunStoreError, KeyError) as e:
+        raise RunStoreError(f"{run_dir / 'split.npz'} is damaged ({e}): {damaged_advice(run_dir)}") from None
     return RunView(cfg=cfg, task=task_of(cfg), model=model, init_model=init_model, metrics=metrics,
-                   fig_dir=run_dir / "figures" if plots else None, train_idx=torch.from_numpy(split["train"]),
+                   fig_dir=run_dir / "figures" if plots else None, train_idx=train_idx,
                    checkpoints=lambda: ((s, load_model(cfg, run_dir, s)) for s in steps))
 
 

@@ -5,16 +5,21 @@
     metrics.jsonl             one metric row per logged step
 
 Resuming loads last.npz, truncates metrics.jsonl to its step and continues; a run killed at any moment ends
-with exactly the result of an uninterrupted one.
+with exactly the result of an uninterrupted one. Each save first moves the previous state to last.prev.npz:
+when last.npz is damaged (or missing after a kill between the two), the run resumes from last.prev.npz;
+when both are damaged it trains again from step 0 (seeded: the same result). A damaged state is kept as
+<name>.corrupt, and each fallback is one warning line on stderr.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
+import os
+import sys
 from pathlib import Path
 
 import torch
 
+from fourier_circuits.errors import RunStoreError
 from fourier_circuits.runs import store
 from fourier_circuits.training.config import TrainConfig
 from fourier_circuits.training.trainer import build_model
@@ -62,6 +67,13 @@ def load_state(trainer, arrays: dict, meta: dict) -> None:
     trainer.phase_start, trainer.rebalances = meta.get("phase_start", 0), meta.get("rebalances", 0)
 
 
+STATES = ("last.npz", "last.prev.npz")   # the resume state, then the one saved before it
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 class RunRecorder:
     """Where a Trainer's rows and states go: the files of one run directory (all writes atomic)."""
 
@@ -72,14 +84,41 @@ class RunRecorder:
         store.truncate_metrics(self.run_dir, -1)  # rows of an attempt killed before its first save
 
     def resume(self, trainer) -> bool:
-        """Load last.npz into the trainer (and its metric rows into trainer.history); False if there is none."""
-        if not (self.run_dir / "last.npz").exists():
-            return False
-        arrays, meta = store.load_arrays(self.run_dir / "last.npz")
-        load_state(trainer, arrays, meta)
-        store.truncate_metrics(self.run_dir, trainer.step)
-        trainer.history = store.read_metrics(self.run_dir)
-        return True
+        """Load the newest good state (last.npz, else last.prev.npz) into the trainer and its metric rows into
+        trainer.history; False if there is none (a damaged state is set aside as <name>.corrupt)."""
+        damaged = []
+        for name in STATES:
+            path = self.run_dir / name
+            if not path.exists():
+                continue
+            try:
+                self._load(trainer, path)
+            except RunStoreError as e:
+                os.replace(path, path.with_name(path.name + ".corrupt"))
+                damaged.append(name)
+                warn(f"{e}; kept as {name}.corrupt")
+                continue
+            if damaged:
+                warn(f"resuming {self.run_dir} from {name} (step {trainer.step}) instead of the damaged "
+                     f"{', '.join(damaged)}")
+            store.truncate_metrics(self.run_dir, trainer.step)
+            trainer.history = store.read_metrics(self.run_dir)
+            return True
+        if damaged:
+            warn(f"no good state left in {self.run_dir}: training it again from step 0 (seeded: same result)")
+        return False
+
+    @staticmethod
+    def _load(trainer, path: Path) -> None:
+        """load_state from `path`, all or nothing: a state that does not fit is a RunStoreError and leaves
+        the trainer as it was."""
+        arrays, meta = store.load_arrays(path)
+        fresh = state_arrays(trainer)
+        try:
+            load_state(trainer, arrays, meta)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            load_state(trainer, *fresh)
+            raise RunStoreError(f"{path} does not hold this run's state ({type(e).__name__}: {e})") from None
 
     def log(self, row: dict) -> None:
         store.append_metrics(self.run_dir, row)
@@ -90,15 +129,34 @@ class RunRecorder:
             params = {k: v for k, v in arrays.items() if k.startswith("param.")}
             store.save_arrays(self.run_dir / "checkpoints" / f"step_{trainer.step:08d}.npz", params,
                               {"step": trainer.step, "model": trainer.model.config()})
-        store.save_arrays(self.run_dir / "last.npz", arrays, meta)
+        last = self.run_dir / STATES[0]
+        if last.exists():
+            os.replace(last, self.run_dir / STATES[1])
+        store.save_arrays(last, arrays, meta)
+
+
+def damaged_advice(run_dir: str | Path) -> str:
+    """What to do about a damaged file in a run directory."""
+    if (Path(run_dir) / "result.json").exists():
+        return f"delete the run directory {run_dir} and train it again"
+    return f"rerun the same `train` command (it falls back to the last good state), or delete {run_dir}"
 
 
 def read_config(run_dir: str | Path) -> TrainConfig:
-    """The TrainConfig stored in a run directory (keys added since it was written take their defaults)."""
+    """The TrainConfig stored in a run directory (keys added since it was written take their defaults);
+    RunStoreError naming config.json when it is damaged or holds keys this version does not know."""
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
-    return TrainConfig(**json.loads(path.read_text()))
+    advice = f"delete the run directory {run_dir} and train it again"
+    written = store.read_json(path, advice)
+    unknown = sorted(set(written) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise RunStoreError(f"{path} is corrupt (unknown key {unknown[0]!r}): {advice}")
+    try:
+        return TrainConfig(**written)
+    except TypeError as e:
+        raise RunStoreError(f"{path} is corrupt ({e}): {advice}") from None
 
 
 def load_model(cfg: TrainConfig, run_dir: str | Path, step: int | None = None):
@@ -107,7 +165,13 @@ def load_model(cfg: TrainConfig, run_dir: str | Path, step: int | None = None):
     path = Path(run_dir) / ("last.npz" if step is None else f"checkpoints/step_{step:08d}.npz")
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint {path}")
-    copy_parameters(model, store.load_arrays(path)[0])
+    try:
+        copy_parameters(model, store.load_arrays(path)[0])
+    except RunStoreError as e:
+        raise RunStoreError(f"{e}: {damaged_advice(run_dir)}") from None
+    except (KeyError, RuntimeError, TypeError) as e:
+        raise RunStoreError(f"{path} does not hold this run's network ({type(e).__name__}: {e}): "
+                            f"{damaged_advice(run_dir)}") from None
     return model
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fourier_circuits.errors import DivergedError
+from fourier_circuits.errors import DivergedError, RunStoreError
 from fourier_circuits.runs import store
-from fourier_circuits.runs.checkpoints import RunRecorder
+from fourier_circuits.runs.checkpoints import RunRecorder, read_config
 from fourier_circuits.runs.naming import config_hash, default_run_name  # noqa: F401  (part of this API)
 from fourier_circuits.tasks.registry import task_of
 from fourier_circuits.tasks.solver_cache import solver_cache_at
@@ -18,23 +18,27 @@ from fourier_circuits.training.trainer import Trainer
 
 
 def prepare_run_dir(cfg: TrainConfig, run_dir: str | Path) -> Path:
-    """Create (or reopen) a run directory; refuse one that holds a different configuration."""
+    """Create (or reopen) a run directory; refuse (RunStoreError) one that holds a different configuration, a
+    damaged config.json, or other files. Nothing is written before the checks pass."""
     run_dir = Path(run_dir)
     if (run_dir / "config.json").exists():
-        written = json.loads((run_dir / "config.json").read_text())
-        stored, wanted = TrainConfig(**written).to_dict(), cfg.to_dict()  # keys added since: defaults
+        stored = read_config(run_dir).to_dict()   # keys added since: defaults; damaged: RunStoreError
+        written, wanted = json.loads((run_dir / "config.json").read_text()), cfg.to_dict()
         # a run written before a later key existed, or with a recipe value since changed, is the run of its command
         degree = wanted["degree"] or wanted["k"]
         earlier, current = earlier_values(wanted["recipe"], degree), recipe_values(wanted["recipe"], degree)
         diff = sorted(k for k in wanted if stored[k] != wanted[k] and (k in written or k not in LATER_KEYS)
                       and not (k in earlier and stored[k] in earlier[k] and wanted[k] == current.get(k)))
         if diff:
-            raise ValueError(f"run directory {run_dir} holds a different config (differs in: {', '.join(diff)})")
+            raise RunStoreError(f"run directory {run_dir} holds a different config (differs in: {', '.join(diff)})")
         return run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise ValueError(f"run directory {run_dir} exists, is not empty and holds no config.json")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise RunStoreError(f"run directory {run_dir} exists, is not an empty directory and holds no config.json")
     train_idx, test_idx = train_test_split(task_of(cfg).size, cfg.train_fraction, cfg.split_seed)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunStoreError(f"cannot create the run directory {run_dir} ({e.strerror})") from None
     store.save_arrays(run_dir / "split.npz", {"train": train_idx.numpy(), "test": test_idx.numpy()})
     store.atomic_write_json(run_dir / "config.json", cfg.to_dict())  # written last: marks the directory as a run
     return run_dir
@@ -50,19 +54,31 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = 
     """
     if run_dir is None:
         return Trainer(cfg, None, progress).run()
-    run_dir = prepare_run_dir(cfg, run_dir)
+    run_dir = Path(run_dir)
     index = store.RunIndex(runs_root if runs_root is not None else run_dir.parent)
+    index.check_writable()            # before the run directory is written
+    run_dir = prepare_run_dir(cfg, run_dir)
     with solver_cache_at(index.root / store.SOLVER_DIR):   # γ* without a closed form: solved once per store
         return _train_in_store(cfg, run_dir, index, progress, wait)
+
+
+def read_result(run_dir: Path) -> dict:
+    """The stored result of a finished run; RunStoreError naming result.json when it is damaged."""
+    path = run_dir / "result.json"
+    advice = f"delete the run directory {run_dir} and train it again"
+    result = store.read_json(path, advice)
+    if not isinstance(result.get("status"), str):
+        raise RunStoreError(f"{path} is corrupt (no status): {advice}")
+    return result
 
 
 def _train_in_store(cfg: TrainConfig, run_dir: Path, index: store.RunIndex, progress: bool, wait: bool) -> dict:
     result_path = run_dir / "result.json"
     if result_path.exists():
-        return json.loads(result_path.read_text())
+        return read_result(run_dir)
     with store.run_lock(run_dir, wait):  # another process training this run: wait, or RunBusyError
         if result_path.exists():  # it finished while we waited for the lock
-            return json.loads(result_path.read_text())
+            return read_result(run_dir)
         record = {"run_dir": str(run_dir), "task": cfg.task, "model": cfg.model, "p": cfg.p, "k": cfg.k,
                   "width": cfg.width, "recipe": cfg.recipe, "seed": cfg.seed}
         index.upsert({**record, "status": "running"}, cfg.to_dict())
@@ -70,6 +86,9 @@ def _train_in_store(cfg: TrainConfig, run_dir: Path, index: store.RunIndex, prog
             result = Trainer(cfg, RunRecorder(run_dir), progress).run()
         except DivergedError:
             index.upsert({**record, "status": "diverged"}, cfg.to_dict())
+            raise
+        except Exception:   # the row must not stay at "running"
+            index.upsert({**record, "status": "failed"}, cfg.to_dict())
             raise
         store.atomic_write_json(result_path, result)
         index.upsert({**record, **result}, cfg.to_dict())
