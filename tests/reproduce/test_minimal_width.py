@@ -1,70 +1,46 @@
-"""The minimal-width scan (reproduce/minimal_width.py) on synthetic margin curves: nothing is trained."""
+"""The new-minimal-width recipe (reproduce/minimal_width.py) runs the scan of `fourier-circuits min-width`
+(runs/min_width.py) through the figure context, and claims the law; here on fake runs: nothing is trained."""
 from __future__ import annotations
 
-import pytest
+from dataclasses import dataclass
+from pathlib import Path
 
-from fourier_circuits.reproduce.minimal_width import TARGET, scan_widths
-
-
-def curve(success: set[int], doubled_success: set[int] = frozenset(), seeds: int = 3):
-    """ratios_at for a task where seed 0 reaches γ* exactly at the widths in `success` (the other seeds stall
-    at 0.95), and at `doubled_success` only with the doubled budget; records every call."""
-    calls = []
-
-    def ratios_at(m: int, doubled: bool) -> list[float]:
-        calls.append((m, doubled))
-        hit = m in success or (doubled and m in doubled_success)
-        return [1.0 if hit else 0.9] + [0.95] * (seeds - 1)
-
-    return ratios_at, calls
+from fourier_circuits.reproduce import minimal_width
+from fourier_circuits.runs import min_width as runs_min_width
 
 
-@pytest.mark.parametrize("threshold", [1, 2, 7, 13, 16])
-def test_a_monotone_curve_gives_its_threshold(threshold):
-    ratios_at, calls = curve(set(range(threshold, 17)))
-    scan = scan_widths(ratios_at, 16)
-    assert scan.m_min == threshold and scan.m_min_doubled == threshold
-    assert scan.best(threshold) >= TARGET
-    # the two widths below m_min fail in the scan and are retrained with the doubled budget
-    below = [m for m in (threshold - 1, threshold - 2) if m >= 1]
-    assert sorted(scan.check) == sorted(below)
-    assert all(scan.best(m) < TARGET for m in below)
-    assert {m for m, doubled in calls if doubled} == set(below)
-    assert len({m for m, doubled in calls if not doubled}) == len(calls) - len(below)  # no width trained twice
+@dataclass
+class FakeRun:
+    config: dict
+    result: dict
+    analysis: dict
+    run_dir: Path = Path(".")
 
 
-def test_a_stall_above_the_threshold_does_not_hide_it():
-    # 12 stalls on every seed, 11 and 10 succeed again: a bisection (8 fails, 12 fails, 14, 13 hold) answers
-    # 13; the downward scan walks through the stall
-    ratios_at, _ = curve({16, 15, 14, 13, 11, 10})
-    scan = scan_widths(ratios_at, 16)
-    assert scan.m_min == 10
-    assert 12 in scan.ratios and scan.best(12) < TARGET
-    assert set(scan.check) == {9, 8}
+class FakeContext:
+    """Seed 0 reaches γ* from `m_star(p, k)` up; every other run stalls at 0.95 γ*."""
+
+    def __init__(self, scale: str, fig_dir: Path, m_star):
+        self.scale, self.fig_dir, self.m_star, self.groups = scale, fig_dir, m_star, []
+
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[FakeRun]:
+        self.groups.append(group)
+        out = []
+        for o in overrides:
+            hit = o["width"] >= self.m_star(o["p"], o["k"]) and o.get("seed", 0) == 0
+            out.append(FakeRun(o, {"margin_ratio": 1.0 if hit else 0.95}, {"n_significant": o["width"]}))
+        return out
 
 
-def test_the_doubled_budget_can_move_the_answer():
-    ratios_at, _ = curve(set(range(12, 17)), doubled_success={11})
-    scan = scan_widths(ratios_at, 16)
-    assert scan.m_min == 12 and scan.m_min_doubled == 11
+def test_the_recipe_uses_the_commands_scan():
+    assert minimal_width.scan_widths is runs_min_width.scan_widths
+    assert minimal_width.TARGET == runs_min_width.MARGIN_TARGET
 
 
-def test_when_the_bound_fails_nothing_else_is_trained():
-    ratios_at, calls = curve(set())
-    scan = scan_widths(ratios_at, 16)
-    assert scan.m_min is None and scan.m_min_doubled is None
-    assert calls == [(16, False)] and scan.check == {}
-
-
-def test_stalls_are_the_seeds_below_the_target_at_or_above_m_min():
-    ratios_at, _ = curve(set(range(12, 17)))
-    scan = scan_widths(ratios_at, 16)
-    stalls = scan.stalls()
-    assert stalls and all(m >= 12 and r < TARGET for m, _, r in stalls)
-    assert {(m, s) for m, s, _ in stalls} == {(m, s) for m in scan.ratios if m >= 12 for s in (1, 2)}
-
-
-def test_without_the_check_nothing_is_retrained():
-    ratios_at, calls = curve(set(range(12, 17)))
-    scan = scan_widths(ratios_at, 16, check=False)
-    assert scan.m_min == 12 and scan.check == {} and not any(doubled for _, doubled in calls)
+def test_the_law_claim_holds_where_the_runs_follow_it_and_fails_where_they_do_not(tmp_path):
+    claims, figures = minimal_width.new_minimal_width(FakeContext("ci", tmp_path, lambda p, k: 3 * (p - 1)))
+    law = [c for c in claims if "follows the law" in c.claim]
+    assert len(law) == 1 and law[0].holds and law[0].value == 12 and figures
+    claims, _ = minimal_width.new_minimal_width(FakeContext("ci", tmp_path, lambda p, k: 3 * (p - 1) - 1))
+    law = [c for c in claims if "follows the law" in c.claim]
+    assert not law[0].holds and law[0].value == 11

@@ -49,6 +49,9 @@ POLISH_MIN_GAIN = 1e-5     # (relative) ends the polish: (5, 5, 1024) gains 0.8%
 REBALANCE_BELOW = 0.999    # margin / γ* under which a polished modular-addition run is rebalanced
 SETTLED_POWER, SETTLED_SHARE = 0.9, 0.8     # ... once this share of its neurons has this max power (THEORY §7)
 DEFECT_REPHASE = 1e-2      # d(ζ) from which a settled frequency's phases are drawn again (`rephase_frequencies`)
+# fewest neurons a frequency needs to tie every wrong class at γ*, by k: proven lower bounds of the phase design
+# (docs/min_width.md; k = 3: 15 proven, 16 found); a frequency with fewer is not re-phased (it cannot tie)
+DESIGN_LOWER_BOUND = {2: 6, 3: 15}
 
 
 @torch.no_grad()
@@ -145,7 +148,8 @@ def frequency_defects(model) -> torch.Tensor:
 
 @torch.no_grad()
 def rephase_frequencies(model, seed: int, below: float = DEFECT_REPHASE) -> int:
-    """Draw new phases for the neurons of every frequency with d(ζ) ≥ `below` (`frequency_defects`): neuron i
+    """Draw new phases for the neurons of every frequency with d(ζ) ≥ `below` (`frequency_defects`) and at
+    least DESIGN_LOWER_BOUND[k] neurons (fewer cannot tie the wrong classes: no new phases help): neuron i
     on ζ becomes u_{i,j}(a) = β cos(θ_j + 2πζa/p), w_i(c) = β cos(θ_1 + .. + θ_k + 2πζc/p), θ_j uniform, with
     ‖θ_i‖ unchanged (β² p/2 = ‖θ_i‖²/(k+1)). Nothing moves while the features have not formed (as in
     `rebalance_frequencies`). Returns how many neurons were re-phased; the caller re-projects θ."""
@@ -153,8 +157,9 @@ def rephase_frequencies(model, seed: int, below: float = DEFECT_REPHASE) -> int:
     if float((neuron_max_power(model)[significant] >= SETTLED_POWER).double().mean()) < SETTLED_SHARE:
         return 0
     defects = frequency_defects(model)
-    stuck = [z + 1 for z in range(len(defects)) if bool(defects[z] >= below)]
     freq = neuron_dominant_frequency(model)
+    fewest = DESIGN_LOWER_BOUND.get(model.n_inputs, 1)
+    stuck = [z for z in range(1, len(defects) + 1) if bool(defects[z - 1] >= below) and int((freq == z).sum()) >= fewest]
     neurons = torch.nonzero(torch.isin(freq, torch.tensor(stuck, dtype=freq.dtype))).flatten()
     if not stuck or len(neurons) == 0:
         return 0

@@ -1,0 +1,45 @@
+"""Measure the minimal-width law (issue 30): `fourier-circuits min-width` for the cases of docs/min_width.md,
+one after another, each answer written to experiments/results/min_width/p{p}_k{k}_{target}.json.
+
+Run with one thread on a shared machine:  OMP_NUM_THREADS=1 nice -n 10 python experiments/min_width_law.py
+A case whose JSON exists is skipped, so the script can be stopped and run again.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from fourier_circuits.runs.min_width import min_width
+
+OUT = Path(__file__).parent / "results" / "min_width"
+# (p, k, target, seeds, self-check): the k = 2 primes the issue names first, then the rest
+CASES = [(13, 2, "margin", 3, True), (17, 2, "margin", 3, True), (7, 2, "margin", 3, True),
+         (11, 2, "margin", 3, True), (5, 3, "margin", 2, True), (19, 2, "margin", 2, False),
+         (23, 2, "margin", 2, False), (5, 4, "margin", 2, False), (7, 3, "margin", 2, False),
+         (29, 2, "margin", 2, False), (31, 2, "margin", 2, False), (11, 3, "margin", 2, False),
+         (5, 2, "fit", 3, True), (7, 2, "fit", 3, True), (11, 2, "fit", 3, True), (13, 2, "fit", 3, True)]
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    OUT.mkdir(parents=True, exist_ok=True)
+    only = {tuple(map(int, a.split(","))) for a in sys.argv[1:]}       # optional "p,k" filters
+    for p, k, target, seeds, check in CASES:
+        path = OUT / f"p{p}_k{k}_{target}.json"
+        if path.exists() or (only and (p, k) not in only):
+            continue
+        t0 = time.time()
+        answer = min_width(p, k, target, seeds, check)
+        answer["machine"] = "1 thread (OMP_NUM_THREADS=1, nice 10) on a shared 2-core machine"
+        path.write_text(json.dumps(answer, indent=1))
+        print(f"p={p} k={k} {target}: m_min {answer['m_min']} (law {answer['law_width']}, bound {answer['bound']}), "
+              f"best at m_min-1 {answer['best_below_m_min']}, self-check {answer['self_check']['holds']}, "
+              f"{time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

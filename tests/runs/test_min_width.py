@@ -1,0 +1,176 @@
+"""`fourier-circuits min-width` (runs/min_width.py): the downward scan on synthetic score curves, the report
+and its self-check, bad input, and real (small) trainings."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from fourier_circuits.cli import main
+from fourier_circuits.runs import min_width as mw
+from fourier_circuits.runs.min_width import MARGIN_TARGET, Trial, law_width, min_width, scan_widths
+
+
+def curve(success: set[int], doubled_success: set[int] = frozenset(), seeds: int = 3):
+    """scores_at for a task where seed 0 reaches γ* exactly at the widths in `success` (the other seeds stall
+    at 0.95), and at `doubled_success` only with the doubled budget; records every call."""
+    calls = []
+
+    def scores_at(m: int, doubled: bool) -> list[float]:
+        calls.append((m, doubled))
+        hit = m in success or (doubled and m in doubled_success)
+        return [1.0 if hit else 0.9] + [0.95] * (seeds - 1)
+
+    return scores_at, calls
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 7, 13, 16])
+def test_a_monotone_curve_gives_its_threshold(threshold):
+    scores_at, calls = curve(set(range(threshold, 17)))
+    scan = scan_widths(scores_at, 16)
+    assert scan.m_min == threshold and scan.m_min_doubled == threshold
+    below = [m for m in (threshold - 1, threshold - 2) if m >= 1]
+    assert sorted(scan.check) == sorted(below)
+    assert all(scan.best(m) < MARGIN_TARGET for m in below)
+    assert {m for m, doubled in calls if doubled} == set(below)
+    assert len({m for m, doubled in calls if not doubled}) == len(calls) - len(below)  # no width trained twice
+
+
+def test_a_stall_above_the_threshold_does_not_hide_it():
+    # 12 stalls on every seed, 11 and 10 succeed again: a bisection answers 13; the downward scan walks through
+    scores_at, _ = curve({16, 15, 14, 13, 11, 10})
+    scan = scan_widths(scores_at, 16)
+    assert scan.m_min == 10 and scan.best(12) < MARGIN_TARGET and set(scan.check) == {9, 8}
+
+
+def test_the_doubled_budget_can_move_the_answer():
+    scores_at, _ = curve(set(range(12, 17)), doubled_success={11})
+    scan = scan_widths(scores_at, 16)
+    assert scan.m_min == 12 and scan.m_min_doubled == 11
+
+
+def test_when_the_bound_fails_nothing_else_is_trained():
+    scores_at, calls = curve(set())
+    scan = scan_widths(scores_at, 16)
+    assert scan.m_min is None and scan.m_min_doubled is None and calls == [(16, False)] and scan.check == {}
+
+
+def test_stalls_are_the_seeds_below_the_target_at_or_above_m_min():
+    scores_at, _ = curve(set(range(12, 17)))
+    stalls = scan_widths(scores_at, 16).stalls()
+    assert stalls and all(m >= 12 and r < MARGIN_TARGET for m, _, r in stalls)
+
+
+def test_without_the_check_nothing_is_retrained():
+    scores_at, calls = curve(set(range(12, 17)))
+    scan = scan_widths(scores_at, 16, check=False)
+    assert scan.m_min == 12 and scan.check == {} and not any(doubled for _, doubled in calls)
+
+
+def test_the_law():
+    assert [law_width(p, 2) for p in (5, 13, 17, 31)] == [12, 36, 48, 90]      # 3(p − 1)
+    assert law_width(5, 3) == 32 and law_width(7, 3) == 48 and law_width(5, 4) is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the whole command on a fake trainer: p = 5, k = 2 (bound 16) reaching the target from `m_star` up
+
+
+def fake_trials(monkeypatch, m_star: int, doubled_m_star: int | None = None):
+    """run_trial replaced: seed 0 scores 1.0 at widths ≥ m_star (≥ doubled_m_star with the doubled budget),
+    every other seed and width 0.95; the split is the width spread over the 2 frequencies."""
+    def fake(cfg, target, doubled):
+        edge = doubled_m_star if doubled and doubled_m_star is not None else m_star
+        score = 1.0 if cfg.width >= edge and cfg.seed == 0 else 0.95
+        return Trial(cfg.width, cfg.seed, doubled, score, score, 1.0, "converged", cfg.steps, 0.0,
+                     [cfg.width - cfg.width // 2, cfg.width // 2])
+    monkeypatch.setattr(mw, "run_trial", fake)
+
+
+def test_the_report(monkeypatch):
+    fake_trials(monkeypatch, 12)
+    r = min_width(5, 2, seeds=2)
+    assert r["m_min"] == 12 and r["law_width"] == 12 and r["law_holds"] is True and r["bound"] == 16
+    assert r["neurons_per_frequency"] == 6.0 and r["split_at_m_min"] == [6, 6] and r["best_below_m_min"] == 0.95
+    by_width = {w["width"]: w for w in r["widths"]}
+    assert sorted(by_width, reverse=True) == [16, 14, 12, 11, 10]
+    assert by_width[12]["best"] == 1.0 and by_width[12]["best_seed"] == 0 and by_width[12]["worst_seed"] == 1
+    assert {(s["width"], s["seed"]) for s in r["stalls"]} == {(16, 1), (14, 1), (12, 1)}
+    check = r["self_check"]
+    assert check["ran"] and check["holds"] and check["m_min_doubled"] == 12 and check["skipped"] is None
+    assert {w["width"]: w["seeds"] for w in check["widths"]} == {11: 4, 10: 4}   # twice the seeds
+    doubled = [t for t in r["trials"] if t["doubled"]]
+    assert doubled and all(t["steps"] == 2 * 2000 for t in doubled)               # twice the fast recipe's cap
+    assert "self-check" in mw.format_report(r) and "holds" in mw.format_report(r)
+
+
+def test_the_self_check_fails_when_the_doubled_budget_lowers_the_answer(monkeypatch):
+    fake_trials(monkeypatch, 12, doubled_m_star=11)
+    r = min_width(5, 2, seeds=1)
+    assert r["m_min"] == 12 and r["self_check"]["holds"] is False and r["self_check"]["m_min_doubled"] == 11
+    assert "FAILS" in mw.format_report(r)
+
+
+def test_the_self_check_says_when_it_was_skipped(monkeypatch):
+    fake_trials(monkeypatch, 12)
+    r = min_width(5, 2, seeds=1, check=False)
+    assert r["self_check"] == {"ran": False, "skipped": "not asked (--no-check)", "widths": [],
+                               "m_min_doubled": None, "holds": None}
+    fake_trials(monkeypatch, 17)                                  # the bound misses the target
+    r = min_width(5, 2, seeds=1)
+    assert r["m_min"] is None and r["self_check"]["skipped"] == "the bound itself missed the target"
+    assert "self-check skipped" in mw.format_report(r)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--p", "4"], "prime"), (["--p", "5", "--seeds", "0"], "--seeds"), ([], "needs --p"),
+    (["--p", "5", "--k", "1"], "k must be"), (["--p", "5", "--steps", "0"], "--steps"),
+    (["--p", "97", "--k", "5"], "too large"), (["--p", "211", "--k", "4"], "of memory")])
+def test_bad_input_is_one_line_and_exit_2_before_any_work(monkeypatch, args, message):
+    monkeypatch.setattr(mw, "run_trial", lambda *a: pytest.fail("trained on bad input"))
+    monkeypatch.setattr(mw, "seconds_per_step", lambda *a: pytest.fail("estimated on bad input"))
+    res = CliRunner().invoke(main, ["min-width", *args, "--json"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and message in res.stderr
+
+
+def test_the_command_estimates_first_and_answers_in_json(monkeypatch, tmp_path):
+    fake_trials(monkeypatch, 12)
+    out = tmp_path / "answer.json"
+    res = CliRunner().invoke(main, ["min-width", "--p", "5", "--seeds", "1", "--no-progress", "--json", "--out", str(out)])
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr.startswith("min-width p=5 k=2 target margin: about ")
+    answer = json.loads(res.stdout)
+    assert answer["m_min"] == 12 and answer["estimate_seconds"] > 0 and json.loads(out.read_text())["m_min"] == 12
+
+
+# ---------------------------------------------------------------------------------------------------------
+# real training
+
+
+def test_fit_at_p5_with_few_steps():
+    """Cross-entropy fit at p = 5 with 150 steps, one seed: the answer is a width whose run classifies every
+    point, the widths tried below it do not, and the split counts the significant neurons."""
+    r = min_width(5, 2, target="fit", seeds=1, steps=150, check=False)
+    assert r["threshold"] == 1.0 and r["m_min"] is not None and 1 <= r["m_min"] <= 16
+    at = {w["width"]: w for w in r["widths"]}
+    assert at[r["m_min"]]["best"] == 1.0
+    assert all(at[m]["best"] < 1.0 for m in at if m < r["m_min"])
+    assert all(sum(w["best_split"]) <= w["width"] for w in r["widths"])
+
+
+@pytest.mark.slow
+def test_the_k2_law_at_p5_with_its_self_check():
+    r = min_width(5, 2, seeds=3)
+    assert r["m_min"] == 12 and r["split_at_m_min"] == [6, 6] and r["self_check"]["holds"] is True
+    assert r["best_below_m_min"] < 0.96
+
+
+@pytest.mark.slow
+def test_p17_width_48_reaches_the_max_margin():
+    """The stall of issue 30 (0.99566 γ* on every seed before the re-phase)."""
+    from fourier_circuits.runs.min_width import run_trial, trial_config
+    for seed in range(2):
+        trial = run_trial(trial_config(17, 2, 48, seed, "margin", False), "margin", False)
+        assert trial.score >= MARGIN_TARGET and trial.split == [6] * 8
