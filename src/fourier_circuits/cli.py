@@ -494,21 +494,24 @@ def results(ci, cpu, paper, docs_dir, readme, no_readme, as_json) -> None:
               help="margin: >= 0.999 γ* (fast recipe); fit: 100% accuracy on the whole population (cross-entropy)")
 @click.option("--seeds", type=int, default=3, show_default=True, help="seeds per width (best of them counts)")
 @click.option("--steps", type=int, default=None, help="step cap per run (default: the recipe's)")
+@click.option("--start", type=int, default=None, help="walk down from this width (default: the bound); "
+              "if it misses the target the walk starts at the bound")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="self-check: retrain the widths below m_min with twice the seeds and steps")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="also write the JSON answer here")
 @click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
 @click.option("--json", "as_json", is_flag=True)
 @reports_errors
-def min_width(p, k, target, seeds, steps, check, out, progress, as_json) -> None:
+def min_width(p, k, target, seeds, steps, start, check, out, progress, as_json) -> None:
     """The smallest width m_min at which training reaches the target on k-input addition mod p, against
     [LI]'s sufficient width 2^(2k−2)(p−1) and the law (docs/min_width.md)."""
     from fourier_circuits.runs import min_width as mw
-    mw.check_request(p, k, target, seeds, steps)
-    est = mw.estimate_seconds(p, k, target, seeds, check, steps)
+    mw.check_request(p, k, target, seeds, steps, start)
+    est = mw.estimate_seconds(p, k, target, seeds, check, steps, start)
     click.echo(f"min-width p={p} k={k} target {target}: about {mw.human_seconds(est['seconds'])} "
                f"(~{est['runs']} runs; a rough estimate)", err=True)
-    answer = mw.min_width(p, k, target, seeds, check, steps, progress=progress, expected_runs=est["runs"])
+    answer = mw.min_width(p, k, target, seeds, check, steps, progress=progress, expected_runs=est["runs"],
+                          start=start)
     answer["estimate_seconds"] = est["seconds"]
     if out is not None:
         runstore.atomic_write_json(Path(out), runstore.jsonable(answer))

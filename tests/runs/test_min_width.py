@@ -68,6 +68,15 @@ def test_without_the_check_nothing_is_retrained():
     assert scan.m_min == 12 and scan.check == {} and not any(doubled for _, doubled in calls)
 
 
+def test_a_start_below_the_bound_saves_the_widths_above_it():
+    scores_at, calls = curve(set(range(12, 17)))
+    scan = scan_widths(scores_at, 16, start=12)
+    assert scan.m_min == 12 and 16 not in scan.scores and 14 not in scan.scores
+    scores_at, calls = curve(set(range(13, 17)))                 # the start misses: the walk starts at the bound
+    scan = scan_widths(scores_at, 16, start=12)
+    assert scan.m_min == 13 and calls[:2] == [(12, False), (16, False)]
+
+
 def test_the_law():
     assert [law_width(p, 2) for p in (5, 13, 17, 31)] == [12, 36, 48, 90]      # 3(p − 1)
     assert law_width(5, 3) == 32 and law_width(7, 3) == 48 and law_width(5, 4) is None
@@ -125,7 +134,7 @@ def test_the_self_check_says_when_it_was_skipped(monkeypatch):
 
 @pytest.mark.parametrize("args, message", [
     (["--p", "4"], "prime"), (["--p", "5", "--seeds", "0"], "--seeds"), ([], "needs --p"),
-    (["--p", "5", "--k", "1"], "k must be"), (["--p", "5", "--steps", "0"], "--steps"),
+    (["--p", "5", "--k", "1"], "k must be"), (["--p", "5", "--steps", "0"], "--steps"), (["--p", "5", "--start", "17"], "--start"),
     (["--p", "97", "--k", "5"], "too large"), (["--p", "211", "--k", "4"], "of memory")])
 def test_bad_input_is_one_line_and_exit_2_before_any_work(monkeypatch, args, message):
     monkeypatch.setattr(mw, "run_trial", lambda *a: pytest.fail("trained on bad input"))

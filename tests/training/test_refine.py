@@ -1,6 +1,6 @@
-"""The fast recipe's end (training/refine.py): splitting a neuron keeps f, and the frequency rebalance evens
-out settled neurons over the frequencies, moves nothing while the features have not formed, and leaves an
-unused frequency out."""
+"""The fast recipe's end (training/refine.py): splitting a neuron keeps f, the frequency rebalance evens out
+settled neurons over the frequencies (an unused one included), moves nothing while the features have not
+formed, and the re-phase finds and redraws a frequency whose phases do not tie the wrong classes."""
 from __future__ import annotations
 
 import math
@@ -62,10 +62,14 @@ def test_rebalance_over_three_frequencies_to_within_one():
     assert sorted(counts(net)) == [5, 6, 6]
 
 
-def test_an_unused_frequency_is_left_out():
+def test_an_unused_frequency_gets_random_phase_cosines():
+    from fourier_circuits.analysis.fourier import neuron_max_power, phase_residual
     net = cosine_net(7, [1] * 5 + [3] * 3)
-    assert rebalance_frequencies(net, seed=0) == 1
-    assert counts(net) == [4, 0, 4]
+    assert rebalance_frequencies(net, seed=0) == 2
+    assert counts(net) == [3, 2, 3]
+    on_2 = neuron_dominant_frequency(net) == 2
+    # the first is a fresh cosine, the second a noisy half of it (`split_neuron`)
+    assert float(neuron_max_power(net)[on_2].min()) > 0.999 and float(phase_residual(net)[on_2].abs().max()) < 0.05
 
 
 def test_nothing_moves_before_the_features_have_formed():

@@ -99,9 +99,11 @@ class WidthScan:
 
 
 def scan_widths(scores_at: Callable[[int, bool], list[float]], bound: int, patience: int = PATIENCE,
-                check: bool = True, threshold: float = MARGIN_TARGET) -> WidthScan:
+                check: bool = True, threshold: float = MARGIN_TARGET, start: int | None = None) -> WidthScan:
     """The scan of the module docstring (step 4 only when `check`). `scores_at(m, doubled)` trains width m
-    (with the doubled budget when told) and returns one score per seed."""
+    (with the doubled budget when told) and returns one score per seed. `start` (< bound): walk down from
+    there instead of the bound when it reaches the target (else from the bound, as without it); it saves
+    the widths above it, whose success says nothing about m_min."""
     scan = WidthScan(bound, threshold)
 
     def ok(m: int) -> bool:
@@ -109,9 +111,10 @@ def scan_widths(scores_at: Callable[[int, bool], list[float]], bound: int, patie
             scan.scores[m] = list(scores_at(m, False))
         return scan.best(m) >= threshold
 
-    if not ok(bound):
+    top = start if start is not None and 1 <= start < bound and ok(start) else bound
+    if not ok(top):
         return scan
-    stride, m = max(1, -(-bound // 8)), bound
+    stride, m = max(1, -(-bound // 8)), top
     while m - stride >= 1 and ok(m - stride):
         m -= stride
     fails, m = 0, m - 1
@@ -186,18 +189,21 @@ def seconds_per_step(cfg: TrainConfig, repeats: int = 3) -> float:
     return (time.time() - t0) / repeats * cfg.width / small.width
 
 
-def planned_trials(p: int, k: int, seeds: int, check: bool) -> list[tuple[int, int]]:
-    """A guess at the (width, seeds × budget factor) trials of a scan, for the estimate: the walk from the
-    bound down to the law's width (or half the bound where the law has no count) plus `patience` failures,
-    and the self-check's doubled seeds at twice the steps (×4)."""
+def planned_trials(p: int, k: int, seeds: int, check: bool, target: str = "margin",
+                   start: int | None = None) -> list[tuple[int, int]]:
+    """A guess at the (width, seeds × budget factor) trials of a scan, for the estimate: the walk from `start`
+    (default the bound) down to the law's width (margin; half the bound where the law has no count; fit: an
+    eighth of it) plus `patience` failures, and the self-check's doubled seeds at twice the steps (×4)."""
     bound = min_width_modadd(p, k)
-    guess = law_width(p, k) or bound // 2
+    guess = max(1, bound // 8) if target == "fit" else law_width(p, k) or bound // 2
     stride = max(1, -(-bound // 8))
-    widths = list(range(bound, guess - 1, -stride)) + [guess - i for i in range(1, PATIENCE + 1) if guess - i >= 1]
-    return [(m, seeds) for m in widths] + ([(guess - i, 4 * seeds) for i in range(1, PATIENCE + 1)] if check else [])
+    widths = list(range(start or bound, guess - 1, -stride)) + [guess - i for i in range(1, PATIENCE + 1) if guess - i >= 1]
+    return [(m, seeds) for m in widths] + ([(guess - i, 4 * seeds) for i in range(1, PATIENCE + 1)
+                                            if guess - i >= 1] if check else [])
 
 
-def estimate_seconds(p: int, k: int, target: str, seeds: int, check: bool, steps: int | None = None) -> dict:
+def estimate_seconds(p: int, k: int, target: str, seeds: int, check: bool, steps: int | None = None,
+                     start: int | None = None) -> dict:
     """Rough wall time of the scan on this machine: the planned trials' widths × seconds per step measured at
     the bound (cost ∝ width), × the steps a trial takes at most (the fast recipe: its cap and ≤ 1500 L-BFGS
     iterations of polish, half again for each rebalance round; fit: its steps). It does not know how busy the
@@ -206,13 +212,14 @@ def estimate_seconds(p: int, k: int, target: str, seeds: int, check: bool, steps
     cfg = trial_config(p, k, bound, 0, target, False, steps)
     per_step = seconds_per_step(cfg)
     per_run = (cfg.steps + 5 * cfg.polish_iters) * (1 + 0.5 * cfg.rebalance_rounds)
-    plan = planned_trials(p, k, seeds, check)
+    plan = planned_trials(p, k, seeds, check, target, start)
     total = sum(n * per_run * per_step * m / bound for m, n in plan)
     return {"seconds": round(total, 1), "runs": sum(n if n == seeds else n // 2 for _, n in plan),
             "seconds_per_step_at_bound": per_step}
 
 
-def check_request(p: int | None, k: int, target: str, seeds: int, steps: int | None) -> None:
+def check_request(p: int | None, k: int, target: str, seeds: int, steps: int | None,
+                  start: int | None = None) -> None:
     """Raise ConfigError / TaskError / ResourceError on bad input, before any training: p an odd prime, k ≥ 2,
     seeds ≥ 1, steps ≥ 1, and the largest run (the bound, doubled steps) within the resource guard."""
     if p is None:
@@ -221,17 +228,20 @@ def check_request(p: int | None, k: int, target: str, seeds: int, steps: int | N
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     if steps is not None and steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps}")
+    if start is not None and not 1 <= start <= min_width_modadd(p, k):
+        raise ConfigError(f"--start must be a width in 1..{min_width_modadd(p, k)} (the bound), got {start}")
     trial_config(p, k, min_width_modadd(p, k), 0, target, True, steps)
 
 
 def min_width(p: int, k: int, target: str = "margin", seeds: int = 3, check: bool = True,
               steps: int | None = None, patience: int = PATIENCE, progress: bool = False,
-              expected_runs: int | None = None) -> dict:
+              expected_runs: int | None = None, start: int | None = None) -> dict:
     """m_min(p, k) for `target` (module docstring), with every trial, the best and worst seed per width, the
     stalls, the neuron split per frequency and the self-check. Bad input raises before any training. With
-    `progress`, a tqdm bar on stderr counts the trained runs (of `expected_runs`, a guess that grows)."""
+    `progress`, a tqdm bar on stderr counts the trained runs (of `expected_runs`, a guess that grows).
+    `start`: the width the walk down starts from (`scan_widths`; default the bound)."""
     from tqdm import tqdm
-    check_request(p, k, target, seeds, steps)
+    check_request(p, k, target, seeds, steps, start)
     threshold = 1.0 if target == "fit" else MARGIN_TARGET
     trials: list[Trial] = []
     t0 = time.time()
@@ -250,9 +260,9 @@ def min_width(p: int, k: int, target: str = "margin", seeds: int = 3, check: boo
             out.append(trial.score)
         return out
 
-    scan = scan_widths(scores_at, min_width_modadd(p, k), patience, check, threshold)
+    scan = scan_widths(scores_at, min_width_modadd(p, k), patience, check, threshold, start)
     bar.close()
-    return report(p, k, target, seeds, check, scan, trials, time.time() - t0)
+    return {**report(p, k, target, seeds, check, scan, trials, time.time() - t0), "start": start}
 
 
 def width_rows(trials: list[Trial], doubled: bool) -> list[dict]:

@@ -91,7 +91,9 @@ def split_neuron(model, src: int, dst: int, gen: torch.Generator, noise: float, 
 def rebalance_frequencies(model, seed: int, noise: float = 1e-2) -> int:
     """Even out the neurons over the frequencies ζ = 1..(p−1)/2 (each neuron's dominant one): while the
     fullest frequency has ≥ 2 more neurons than the emptiest, its smallest neuron becomes a noisy half of the
-    emptiest one's largest (`split_neuron`). A frequency no neuron uses has none to copy and is left out.
+    emptiest one's largest (`split_neuron`), or, on a frequency no neuron uses, a §5 cosine with random phases
+    and the mean neuron norm (`set_cosines`): at γ* every frequency is used (THEORY.md §5), and (13, 2, 36)
+    seed 0 had stalled at 0.914 γ* with 7/7/7/7/0/8.
     Nothing moves while the features have not formed: fewer than SETTLED_SHARE of the significant neurons
     with max normalized power ≥ SETTLED_POWER (a short run stopped early is not a stall).
     Returns how many neurons moved; the caller re-projects θ."""
@@ -100,19 +102,40 @@ def rebalance_frequencies(model, seed: int, noise: float = 1e-2) -> int:
         return 0
     freq = neuron_dominant_frequency(model)
     sq = model.neuron_sq_norms(torch.float64)
-    counts = {int(z): int((freq == z).sum()) for z in torch.unique(freq)}   # used frequencies, ascending
+    counts = {z: int((freq == z).sum()) for z in range(1, (model.vocab_size - 1) // 2 + 1)}
     gen, moved = torch.Generator().manual_seed(seed), 0
     while max(counts.values()) - min(counts.values()) >= 2:
         full, empty = max(counts, key=counts.get), min(counts, key=counts.get)   # ties: the lowest ζ
         on_full, on_empty = torch.nonzero(freq == full).flatten(), torch.nonzero(freq == empty).flatten()
-        i, j = int(on_full[sq[on_full].argmin()]), int(on_empty[sq[on_empty].argmax()])
-        split_neuron(model, j, i, gen, noise)
-        sq[i] = sq[j] = sq[j] * 2.0 ** (-2.0 / model.nu)
+        i = int(on_full[sq[on_full].argmin()])
+        if len(on_empty) == 0:
+            set_cosines(model, torch.tensor([i]), torch.tensor([empty]), sq.mean()[None], gen)
+            sq[i] = sq.mean()
+        else:
+            j = int(on_empty[sq[on_empty].argmax()])
+            split_neuron(model, j, i, gen, noise)
+            sq[i] = sq[j] = sq[j] * 2.0 ** (-2.0 / model.nu)
         freq[i] = empty
         counts[full] -= 1
         counts[empty] += 1
         moved += 1
     return moved
+
+
+@torch.no_grad()
+def set_cosines(model, neurons: torch.Tensor, freqs: torch.Tensor, sq_norms: torch.Tensor,
+                gen: torch.Generator) -> None:
+    """Neuron i ∈ `neurons` ← the §5 form at frequency ζ_i with random phases: u_{i,j}(a) = β cos(θ_j + 2πζa/p),
+    w_i(c) = β cos(θ_1 + .. + θ_k + 2πζc/p), θ_j uniform, and ‖θ_i‖² = sq_norms_i (β² p/2 = ‖θ_i‖²/(k+1)):
+    each is a maximizer of the one-neuron margin ([MO] Lemmas 2–6)."""
+    p, k = model.vocab_size, model.n_inputs
+    theta = 2 * math.pi * torch.rand(len(neurons), k, generator=gen, dtype=torch.float64)
+    phases = torch.cat([theta, theta.sum(dim=1, keepdim=True)], dim=1)              # (n, k+1)
+    beta = (sq_norms.to(torch.float64) * 2 / ((k + 1) * p)).sqrt()
+    a = torch.arange(p, dtype=torch.float64)
+    waves = beta[:, None, None] * torch.cos(phases[..., None] + 2 * math.pi * freqs[:, None, None] * a / p)
+    model.embed[..., neurons] = waves[:, :k].permute(1, 2, 0).to(model.embed.dtype)   # (k, p, n)
+    model.unembed[neurons] = waves[:, k].to(model.unembed.dtype)
 
 
 def pure_part(model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -149,9 +172,9 @@ def frequency_defects(model) -> torch.Tensor:
 @torch.no_grad()
 def rephase_frequencies(model, seed: int, below: float = DEFECT_REPHASE) -> int:
     """Draw new phases for the neurons of every frequency with d(ζ) ≥ `below` (`frequency_defects`) and at
-    least DESIGN_LOWER_BOUND[k] neurons (fewer cannot tie the wrong classes: no new phases help): neuron i
-    on ζ becomes u_{i,j}(a) = β cos(θ_j + 2πζa/p), w_i(c) = β cos(θ_1 + .. + θ_k + 2πζc/p), θ_j uniform, with
-    ‖θ_i‖ unchanged (β² p/2 = ‖θ_i‖²/(k+1)). Nothing moves while the features have not formed (as in
+    least DESIGN_LOWER_BOUND[k] neurons (fewer cannot tie the wrong classes: no new phases help): each
+    becomes a §5 cosine on its frequency with random phases and its own norm (`set_cosines`).
+    Nothing moves while the features have not formed (as in
     `rebalance_frequencies`). Returns how many neurons were re-phased; the caller re-projects θ."""
     significant = significant_neurons(model)
     if float((neuron_max_power(model)[significant] >= SETTLED_POWER).double().mean()) < SETTLED_SHARE:
@@ -163,14 +186,8 @@ def rephase_frequencies(model, seed: int, below: float = DEFECT_REPHASE) -> int:
     neurons = torch.nonzero(torch.isin(freq, torch.tensor(stuck, dtype=freq.dtype))).flatten()
     if not stuck or len(neurons) == 0:
         return 0
-    p, k, gen = model.vocab_size, model.n_inputs, torch.Generator().manual_seed(seed)
-    theta = 2 * math.pi * torch.rand(len(neurons), k, generator=gen, dtype=torch.float64)
-    phases = torch.cat([theta, theta.sum(dim=1, keepdim=True)], dim=1)              # (n, k+1)
-    beta = (model.neuron_sq_norms(torch.float64)[neurons] * 2 / ((k + 1) * p)).sqrt()
-    a = torch.arange(p, dtype=torch.float64)
-    waves = beta[:, None, None] * torch.cos(phases[..., None] + 2 * math.pi * freq[neurons, None, None] * a / p)
-    model.embed[..., neurons] = waves[:, :k].permute(1, 2, 0).to(model.embed.dtype)   # (k, p, n)
-    model.unembed[neurons] = waves[:, k].to(model.unembed.dtype)
+    set_cosines(model, neurons, freq[neurons], model.neuron_sq_norms(torch.float64)[neurons],
+                torch.Generator().manual_seed(seed))
     return len(neurons)
 
 
