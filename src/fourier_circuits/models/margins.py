@@ -92,8 +92,9 @@ def normalized_margin(model: PolyNet, inputs: torch.Tensor, labels: torch.Tensor
 
 UNIT32, UNIT64 = 2.0**-24, 2.0**-53        # unit roundoff u of float32 and float64
 TINY32 = 2.0**-125                         # ≥ any float32 value flushed to zero (subnormals, `flush_subnormals`)
-SCREEN_TILE_VALUES = 1 << 22               # logits per tile of the screen (16 MB of float32)
-SIDE_CHUNK_ROWS = 1024                     # rows per chunk of the side-term nets
+GEMM_TILE_VALUES = 1 << 22                 # logits per float32 matmul of the screen (16 MB)
+SCREEN_TILE_VALUES = 1 << 17               # logits per sub-tile processed in cache (512 kB)
+SIDE_CHUNK_ROWS = 256                      # rows per chunk of the side-term nets (in cache)
 
 
 def gamma(n: int, unit: float = UNIT32) -> float:
@@ -213,31 +214,36 @@ def _screen_tiles(model: PolyNet, block: int | None = None):
     g_S = gamma(depth + m + 2 * k * k + k + 1) * (1 + 1e-10)  # t̂_S: 2|S| − 1, z^k: k(2|S|) + k − 1, ŵ, dot: m
     side_bound = _fold({S: g_S * b for S, b in side_bounds.items()}, k, p)
     pre, suf = p ** (L - 1), p ** (R - 1)          # prefixes per value of a_1, suffixes per value of a_{L+1}
-    r_suf = max(1, min(p, (1 << 23) // (suf * C * m)))                    # Y tile ≤ 32 MB
-    r_pre = max(1, min(p, SCREEN_TILE_VALUES // (pre * r_suf * suf * C)))
+    r_suf = max(1, min(p, (1 << 23) // (suf * C * m)))                    # Y ≤ 32 MB
+    r_gemm = max(1, min(p, GEMM_TILE_VALUES // (pre * r_suf * suf * C)))  # a_1 values per matmul
+    r_sub = max(1, min(r_gemm, SCREEN_TILE_VALUES // (pre * r_suf * suf * C)))  # ... per cached sub-tile
     for j0 in range(0, p, r_suf):
         j1 = min(j0 + r_suf, p)
         s_rows = torch.arange(j0 * suf, j1 * suf)
         Y = (XB[s_rows][:, None, :] * w32.T[None]).reshape(-1, m)             # ((s, c), m)
-        for i0 in range(0, p, r_pre):
-            i1 = min(i0 + r_pre, p)
-            a_rows = torch.arange(i0 * pre, i1 * pre)
-            f = X[a_rows, :block] @ Y[:, :block].T
+        e_s = e_suf[s_rows][None, :]
+        for i0 in range(0, p, r_gemm):
+            i1 = min(i0 + r_gemm, p)
+            Xa = X[i0 * pre:i1 * pre]
+            f = Xa[:, :block] @ Y[:, :block].T
             for h in range(block, m, block):
-                f.addmm_(X[a_rows, h:h + block], Y[:, h:h + block].T)
-            shape = (i1 - i0, *[p] * (L - 1), j1 - j0, *[p] * (R - 1))
-            e = torch.minimum(e_pre[a_rows][:, None], e_suf[s_rows][None, :]).mul_(g_T).add_(e64).view(shape)
-            logits = f.view(*shape, C)
-            for j in range(k):                                                  # + Σ_S ε_S g_S, broadcast
-                index = [slice(None)] * k
-                if j != 0:
-                    index[0] = slice(i0, i1)
-                if j != L:
-                    index[L] = slice(j0, j1)
-                logits += side[j][tuple(index)]
-                e += side_bound[j][tuple(index)]
-            rows = (a_rows[:, None] * p**R + s_rows[None, :]).flatten()
-            yield rows, f.view(-1, C), e.flatten()
+                f.addmm_(Xa[:, h:h + block], Y[:, h:h + block].T)
+            for t0 in range(i0, i1, r_sub):            # the rest runs on sub-tiles that stay in cache
+                t1 = min(t0 + r_sub, i1)
+                a_rows = torch.arange(t0 * pre, t1 * pre)
+                shape = (t1 - t0, *[p] * (L - 1), j1 - j0, *[p] * (R - 1))
+                logits = f[(t0 - i0) * pre:(t1 - i0) * pre].view(*shape, C)
+                e = torch.minimum(e_pre[a_rows][:, None], e_s).mul_(g_T).add_(e64).view(shape)
+                for j in range(k):                                              # + Σ_S ε_S g_S, broadcast
+                    index = [slice(None)] * k
+                    if j != 0:
+                        index[0] = slice(t0, t1)
+                    if j != L:
+                        index[L] = slice(j0, j1)
+                    logits += side[j][tuple(index)]
+                    e += side_bound[j][tuple(index)]
+                rows = (a_rows[:, None] * p**R + s_rows[None, :]).flatten()
+                yield rows, logits.view(-1, C), e.flatten()
 
 
 @torch.no_grad()
@@ -289,8 +295,10 @@ def screen_population(model: PolyNet, labels: torch.Tensor, train_mask: torch.Te
             keep = train_mask[rows]
             visit(f[keep], y[keep])
         f_y = f.gather(1, y[:, None])[:, 0]
-        ce[rows] = (torch.logsumexp(f, 1) - f_y).double()
-        margin_hat[rows] = (f_y - f.scatter_(1, y[:, None], float("-inf")).amax(1)).double()
+        top = f.amax(1)
+        lse = torch.sub(f, top[:, None]).exp_().sum(1).log_().add_(top)     # torch.logsumexp is slower here
+        ce[rows] = lse.sub_(f_y).double()
+        margin_hat[rows] = f_y.sub_(f.scatter_(1, y[:, None], float("-inf")).amax(1)).double()
         bound[rows] = e
     if not torch.isfinite(margin_hat).all():
         return None
