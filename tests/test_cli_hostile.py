@@ -158,8 +158,13 @@ def damage_result(run_dir):
     (run_dir / "result.json").write_text("{}")
 
 
+def damage_result_value(run_dir):
+    (run_dir / "result.json").write_text('{"status": "done", "margin_ratio": "x"}')
+
+
 @pytest.mark.parametrize("damage, name", [(damage_config, "config.json"), (damage_config_list, "config.json"),
-                                          (damage_config_key, "config.json"), (damage_result, "result.json")])
+                                          (damage_config_key, "config.json"), (damage_result, "result.json"),
+                                          (damage_result_value, "result.json")])
 def test_a_damaged_finished_run_is_one_line_naming_the_file(store_copy, damage, name):
     root, run_dir, args = store_copy
     damage(run_dir)

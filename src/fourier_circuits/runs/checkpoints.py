@@ -5,8 +5,8 @@
     metrics.jsonl             one metric row per logged step
 
 Resuming loads last.npz, truncates metrics.jsonl to its step and continues; a run killed at any moment ends
-with exactly the result of an uninterrupted one. Each save first moves the previous state to last.prev.npz:
-when last.npz is damaged (or missing after a kill between the two), the run resumes from last.prev.npz;
+with exactly the result of an uninterrupted one. Each save first keeps the previous state as last.prev.npz:
+when last.npz is damaged, the run resumes from last.prev.npz;
 when both are damaged it trains again from step 0 (seeded: the same result). A damaged state is kept as
 <name>.corrupt, and each fallback is one warning line on stderr.
 """
@@ -131,7 +131,7 @@ class RunRecorder:
                               {"step": trainer.step, "model": trainer.model.config()})
         last = self.run_dir / STATES[0]
         if last.exists():
-            os.replace(last, self.run_dir / STATES[1])
+            store.keep_previous(last, self.run_dir / STATES[1])
         store.save_arrays(last, arrays, meta)
 
 

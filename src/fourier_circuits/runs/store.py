@@ -21,6 +21,7 @@ import fcntl
 import json
 import math
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -76,6 +77,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def keep_previous(path: str | Path, previous: str | Path) -> None:
+    """Make `previous` the current content of `path` (a hard link, else a copy, swapped in atomically), with
+    `path` itself never absent: a reader or a kill at any moment finds both complete."""
+    path, previous = Path(path), Path(previous)
+    tmp = previous.with_name(f".{previous.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, previous)
 
 
 def atomic_write_json(path: str | Path, obj) -> None:

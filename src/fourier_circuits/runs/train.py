@@ -69,7 +69,15 @@ def read_result(run_dir: Path) -> dict:
     result = store.read_json(path, advice)
     if not isinstance(result.get("status"), str):
         raise RunStoreError(f"{path} is corrupt (no status): {advice}")
+    for key in RESULT_NUMBERS:
+        value = result.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise RunStoreError(f"{path} is corrupt ({key} is not a number): {advice}")
     return result
+
+
+RESULT_NUMBERS = ("steps", "seconds", "normalized_margin", "gamma_star", "margin_ratio", "train_accuracy",
+                  "test_accuracy", "train_loss")
 
 
 def _train_in_store(cfg: TrainConfig, run_dir: Path, index: store.RunIndex, progress: bool, wait: bool) -> dict:

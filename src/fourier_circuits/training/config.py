@@ -137,6 +137,11 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     if config_file is not None:
         values.update(load_config_file(config_file))
     values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in sorted(values, key=str):   # names and types first: the lookups below read these values
+        if key not in known:
+            raise ConfigError(f"unknown config key {key!r}")
+        check_type(key, values[key])
     model = values.get("model", DEFAULT_MODEL)
     default_kind = kinds().get(model if model != DEFAULT_MODEL else values.get("task", "modadd"))
     recipe = values.get("recipe", default_kind.default_recipe if default_kind else "fast")
@@ -150,7 +155,6 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     task_kind = kinds().get(merged.get("task", "modadd"))
     if task_kind is not None and "p" not in task_kind.options:
         merged.setdefault("p", None)  # the modadd default p is meaningless for tasks that do not read it
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(merged) - known)
     if unknown:
         raise ConfigError(f"unknown config key {unknown[0]!r}")
