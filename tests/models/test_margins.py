@@ -177,3 +177,136 @@ def test_perfect_classifier_margin_positive_and_accuracy_one():
     res = evaluate_margins(construct_modadd(5, 2), task.inputs(), task.labels())
     assert res["accuracy"] == 1.0 and res["margin"] > 0
     assert math.isfinite(res["loss"])
+
+
+# ----------------------------------------------------------------------------------------------------
+# The float32 screen (screen_population): exact to float64 where it matters, and a bound that bounds.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fourier_circuits.models.margins import (  # noqa: E402
+    _screen_tiles,
+    population_index,
+    screen_applies,
+    screen_population,
+)
+from fourier_circuits.theory.modadd import construct_modadd  # noqa: E402
+
+
+def random_mask(n, seed=0, fraction=0.5):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, generator=gen) < fraction
+
+
+def reference(model, p, k, mask):
+    """The old row: evaluate_margins (float64) on the train and the test rows."""
+    task = ModularAddition(p, k)
+    x, y = task.inputs(), task.labels()
+    train = evaluate_margins(model, x[mask], y[mask])
+    test = evaluate_margins(model, x[~mask], y[~mask]) if (~mask).any() else None
+    return train, test
+
+
+def assert_matches(model, p, k, mask, block=None):
+    y = ModularAddition(p, k).labels()
+    got = screen_population(model, y, mask, block=block)
+    train, test = reference(model, p, k, mask)
+    assert abs(got["margin"] - train["margin"]) <= 1e-13 * abs(train["margin"])
+    assert got["train"]["accuracy"] == train["accuracy"]
+    assert got["train"]["loss"] == pytest.approx(train["loss"], rel=1e-6, abs=1e-9)
+    if test is not None:
+        assert got["test"]["accuracy"] == test["accuracy"]
+        assert got["test"]["loss"] == pytest.approx(test["loss"], rel=1e-6, abs=1e-9)
+    return got
+
+
+def perturbed_construction(p, k, noise, seed=0):
+    """The max-margin network of THEORY.md §6 plus Gaussian noise: nearly tied margins, as late in training."""
+    net = construct_modadd(p, k, torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for q in net.parameters():
+            q.add_(noise * q.abs().mean() * torch.randn(q.shape, generator=gen))
+    return net
+
+
+@pytest.mark.parametrize("p,k,m,seed,scale", [(7, 2, 16, 0, 1.0), (11, 2, 50, 1, 3.0), (11, 3, 40, 2, 1.0),
+                                              (13, 3, 64, 3, 0.3), (5, 4, 30, 4, 1.0), (7, 4, 12, 5, 2.0),
+                                              (5, 5, 20, 6, 1.0), (3, 5, 9, 7, 1.0)])
+@pytest.mark.parametrize("block", [None, 4])
+def test_screen_matches_float64_random_init(p, k, m, seed, scale, block):
+    assert_matches(PolyNet(p, k, m, p, seed=seed, init_scale=scale), p, k, random_mask(p**k, seed), block)
+
+
+@pytest.mark.parametrize("p,k,noise", [(5, 2, 1e-3), (7, 2, 1e-5), (5, 3, 1e-4), (5, 4, 1e-3)])
+def test_screen_matches_float64_near_max_margin(p, k, noise):
+    got = assert_matches(perturbed_construction(p, k, noise), p, k, random_mask(p**k, 1))
+    assert got["train"]["accuracy"] == 1.0 and got["margin"] > 0
+
+
+@pytest.mark.parametrize("p,k", [(5, 2), (7, 2), (5, 3), (3, 4)])
+def test_screen_exact_on_the_max_margin_construction(p, k):
+    """Every row tied (the screen's worst case): every train row is a candidate, the margin is still exact."""
+    net = construct_modadd(p, k, torch.float32)
+    mask = random_mask(p**k, 2)
+    got = assert_matches(net, p, k, mask)
+    assert got["min_candidates"] == int(mask.sum())
+    assert got["margin"] == pytest.approx(p / 2, rel=1e-5)     # logits (p·1[c = Σa] − 1)/2
+    full = torch.ones(p**k, dtype=torch.bool)                   # no test set (train_fraction = 1)
+    got = screen_population(net, ModularAddition(p, k).labels(), full)
+    assert got["margin"] == evaluate_margins(net, ModularAddition(p, k).inputs(), ModularAddition(p, k).labels())["margin"]
+    assert got["test"] == {"accuracy": None, "loss": None}
+
+
+def test_screen_float64_model_and_candidates_few_on_random_init():
+    p, k = 11, 3
+    net = PolyNet(p, k, 48, p, seed=8, dtype=torch.float64)     # weights rounded to float32 in the screen
+    got = assert_matches(net, p, k, random_mask(p**k, 3))
+    assert got["min_candidates"] <= 3 and got["candidates"] < 0.05 * p**k
+
+
+def test_screen_overflow_returns_none():
+    net = PolyNet(5, 4, 8, 5, seed=0, init_scale=1e12)           # z^4 ~ 1e48 overflows float32
+    assert screen_population(net, ModularAddition(5, 4).labels(), random_mask(625)) is None
+
+
+def test_screen_applies_only_to_z_to_the_k():
+    assert screen_applies(PolyNet(5, 3, 4, 5))
+    assert not screen_applies(PolyNet(5, 2, 4, 5, activation="relu"))
+    assert not screen_applies(PolyNet(5, 2, 4, 5, degree=3))
+    assert not screen_applies(PolyNet(5, 1, 4, 5))
+
+
+def test_population_index_is_lexicographic():
+    x = ModularAddition(5, 3).inputs()
+    assert torch.equal(population_index(x, 5), torch.arange(125))
+
+
+def bound_ratios(net):
+    """max over rows of |f̂ − f̃|_∞ / e over all tiles (f̃ the float64 reference forward)."""
+    p, k = net.vocab_size, net.n_inputs
+    x = (torch.arange(p**k)[:, None] // p ** torch.arange(k - 1, -1, -1)) % p    # Z_p^k, lexicographic
+    e64, w64 = net.embed.detach().double(), net.unembed.detach().double()
+    worst, seen = 0.0, torch.zeros(p**k, dtype=torch.long)
+    for rows, f, e in _screen_tiles(net):
+        err = (f.double() - net.forward_with(e64, w64, x[rows])).abs().amax(1)
+        worst = max(worst, float((err / e).max()))
+        seen[rows] += 1
+    assert torch.all(seen == 1)                                  # the tiles cover the population once
+    return worst
+
+
+@settings(max_examples=25, deadline=None)
+@given(p=st.integers(2, 7), k=st.integers(2, 4), m=st.integers(1, 40), seed=st.integers(0, 10**6),
+       log_scale=st.floats(-3, 3), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_rounding_bound_holds(p, k, m, seed, log_scale, dtype):
+    """|f̂_c − f̃_c| ≤ e_r on every row and class, for any weights (float32 or rounded from float64)."""
+    net = PolyNet(p, k, m, p, seed=seed, init_scale=10.0**log_scale, dtype=dtype)
+    assert bound_ratios(net) <= 1.0
+
+
+@pytest.mark.parametrize("p,k,m", [(7, 2, 64), (11, 3, 96), (5, 4, 200)])
+def test_rounding_bound_is_not_loose(p, k, m):
+    """The bound is within 1e3 of the worst actual error: divided by 1e3, it would fail."""
+    assert 1e-3 < bound_ratios(PolyNet(p, k, m, p, seed=11)) <= 1.0

@@ -93,8 +93,9 @@ def normalized_margin(model: PolyNet, inputs: torch.Tensor, labels: torch.Tensor
 UNIT32, UNIT64 = 2.0**-24, 2.0**-53        # unit roundoff u of float32 and float64
 TINY32 = 2.0**-125                         # ≥ any float32 value flushed to zero (subnormals, `flush_subnormals`)
 GEMM_TILE_VALUES = 1 << 22                 # logits per float32 matmul of the screen (16 MB)
-SCREEN_TILE_VALUES = 1 << 17               # logits per sub-tile processed in cache (512 kB)
-SIDE_CHUNK_ROWS = 256                      # rows per chunk of the side-term nets (in cache)
+SCREEN_TILE_VALUES = 1 << 18               # logits per sub-tile processed in cache (1 MB)
+SIDE_CHUNK_ROWS = 512                      # rows per chunk of the side-term nets
+SIDE_BLOCK = 128                           # hidden-block size of the side-term matmuls (a tighter bound)
 
 
 def gamma(n: int, unit: float = UNIT32) -> float:
@@ -133,6 +134,24 @@ def _power(z: torch.Tensor, k: int) -> torch.Tensor:
     return out.mul_(z) if k % 2 else out
 
 
+def _blocked_depth(m: int, block: int = SIDE_BLOCK) -> int:
+    """Additions a term passes in `_blocked_mm` over m hidden neurons."""
+    return m if m // block < 2 else block + m // block + 1
+
+
+def _blocked_mm(h: torch.Tensor, w: torch.Tensor, block: int = SIDE_BLOCK) -> torch.Tensor:
+    """h @ w in float32 with the hidden dimension m summed in blocks of `block` (one batched matmul), then the
+    blocks' partials summed: every term of a result passes ≤ block + m // block + 1 additions, not m (m < 2·block:
+    one plain matmul, m < block + m // block + 1 additions)."""
+    n_blocks = h.shape[1] // block
+    if n_blocks < 2:
+        return h @ w
+    split = n_blocks * block
+    parts = torch.bmm(h[:, :split].view(-1, n_blocks, block).transpose(0, 1), w[:split].view(n_blocks, block, -1))
+    out = parts.sum(0)
+    return out.add_(h[:, split:] @ w[split:]) if split < h.shape[1] else out
+
+
 def _fold(terms: dict[tuple, torch.Tensor], k: int, p: int) -> list[torch.Tensor]:
     """Sum tables t_S (p^|S|, *rest) over subsets S ⊊ [k] into k broadcastable tables: the j-th (p on every axis
     but size 1 at axis j, then *rest) holds the t_S whose first missing input is j."""
@@ -160,7 +179,7 @@ def _side_terms(model: PolyNet, embed32: torch.Tensor, w32: torch.Tensor) -> tup
             block = max(1, SIDE_CHUNK_ROWS // p)
             for start in range(0, head.shape[0], block):
                 z = (head[start:start + block, None] + embed32[S[-1]][None]).flatten(0, 1)
-                torch.mm(_power(z, k), w32, out=g[start:start + block].view(-1, w32.shape[1]))
+                g[start:start + block] = _blocked_mm(_power(z, k), w32).view(-1, p, w32.shape[1])
             terms[S] = g.view(-1, w32.shape[1]).mul_((-1) ** (k - size + 1))
             alpha = _table(embed64.abs(), S[:-1]) if size > 1 else embed64.new_zeros(1, m)
             beta = embed64[S[-1]].abs()
@@ -211,7 +230,8 @@ def _screen_tiles(model: PolyNet, block: int | None = None):
     depth = block + n_blocks + 2**k + k
     e_pre, e_suf, e64 = _bounds(model, L, depth + 2 * k + 2)
     g_T = gamma(depth + 2 * k + 2) * (1 + 1e-10)     # X̂: 2L roundings, Ŷ: 2R + 1 (weights' own included), X̂Ŷ: 1
-    g_S = gamma(depth + m + 2 * k * k + k + 1) * (1 + 1e-10)  # t̂_S: 2|S| − 1, z^k: k(2|S|) + k − 1, ŵ, dot: m
+    # t̂_S: 2|S| − 1 roundings, z^k: k(2|S|) + k − 1, ŵ and the product: 2, the blocked dot: `_blocked_mm`
+    g_S = gamma(2**k + k + 2 * k * k + k + 2 + _blocked_depth(m)) * (1 + 1e-10)
     side_bound = _fold({S: g_S * b for S, b in side_bounds.items()}, k, p)
     pre, suf = p ** (L - 1), p ** (R - 1)          # prefixes per value of a_1, suffixes per value of a_{L+1}
     r_suf = max(1, min(p, (1 << 23) // (suf * C * m)))                    # Y ≤ 32 MB
