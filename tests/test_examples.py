@@ -30,3 +30,17 @@ def test_example_runs_and_writes_its_figure(script, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     figures = [line.split("figure: ", 1)[1] for line in done.stdout.splitlines() if line.startswith("figure: ")]
     assert figures and all(Path(f if Path(f).is_absolute() else tmp_path / f).is_file() for f in figures)
+
+
+def test_docs_site_builds_strictly(tmp_path):
+    """The docs site (which embeds these examples) builds with `mkdocs build --strict`: a broken link, a missing
+    figure or an API name that no longer exists fails. Needs the docs extra (`pip install -e ".[docs]"`)."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    pytest.importorskip("mkdocs_click")
+    root = EXAMPLES.parent
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "site" / "theory" / "index.html").is_file()
