@@ -1,0 +1,34 @@
+"""Print the markdown table of docs/min_width.md from experiments/results/min_width/*.json (the answers of
+`fourier-circuits min-width` written by experiments/min_width_law.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+OUT = Path(__file__).parent / "results" / "min_width"
+
+
+def fmt(x, spec: str = ".5f") -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def main() -> None:
+    rows = sorted((json.loads(f.read_text()) for f in OUT.glob("p*_k*_*.json")),
+                  key=lambda r: (r["target"], r["k"], r["p"]))
+    print("| target | k | p | bound 2^(2k−2)(p−1) | law | m_min | per frequency | split at m_min | best at m_min−1 "
+          "| widths (best / worst seed) | stalls | self-check | seeds | start | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        widths = ", ".join(f"{w['width']}: {w['best']:.5f} / {w['worst']:.5f}" for w in r["widths"])
+        stalls = "; ".join(f"{s['width']}/s{s['seed']}: {s['score']:.4f}" for s in r["stalls"]) or "none"
+        c = r["self_check"]
+        checked = ", ".join(f"{w['width']}: {w['best']:.5f} of {w['seeds']}" for w in c["widths"])
+        check = (f"holds ({checked})" if c["ran"] and c["holds"] else f"FAILS → {c['m_min_doubled']}" if c["ran"]
+                 else f"skipped: {c['skipped']}")
+        print(f"| {r['target']} | {r['k']} | {r['p']} | {r['bound']} | {r['law_width'] or '—'} | {r['m_min']} | "
+              f"{fmt(r['neurons_per_frequency'], '.2f')} | {r['split_at_m_min']} | {fmt(r['best_below_m_min'])} | {widths} | "
+              f"{stalls} | {check} | {r['seeds']} | {r.get('start') or 'bound'} | {r['seconds']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
