@@ -129,7 +129,9 @@ def _power(z: torch.Tensor, k: int) -> torch.Tensor:
     """z^k by square-and-multiply (a new tensor). Any multiplication chain rounds to z^k (1 + θ_{k−1})."""
     if k == 1:
         return z.clone()
-    out = _power(z, k // 2)
+    out = z * z if k < 4 else _power(z, k // 2)
+    if k < 4:
+        return out.mul_(z) if k == 3 else out
     out.mul_(out)
     return out.mul_(z) if k % 2 else out
 
