@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fourier_circuits.reproduce.claims import Claim, at_least, at_most
+from fourier_circuits.reproduce.claims import EVIDENCE, PAPER_RECIPE, Claim, at_least, at_most
 from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES
 from fourier_circuits.training.config import resolve_config
 
@@ -54,8 +54,8 @@ class FakeContext:
             run_dir = self.tmp / f"run{len(self.configs)}"
             run_dir.mkdir()
             grok = 100 * (8 - cfg.k)     # test accuracy reaches 99% at this step: the grokking delay shrinks with k
-            rows = [dict(step=s, train_accuracy=min(1.0, s / 100), test_accuracy=1.0 if s >= grok else 0.5)
-                    for s in (1, 10, 100, 300, 400, 500, 600, 700)]
+            rows = [dict(step=s, train_accuracy=min(1.0, s / 100), test_accuracy=1.0 if s >= grok else 0.5,
+                         margin_ratio=s / 700) for s in (1, 10, 100, 300, 400, 500, 600, 700)]
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             analysis = dict(FAKE_ANALYSIS, test_acc_step=grok)
             out.append(FakeOutcome(cfg.to_dict(), dict(margin_ratio=1.0 - cfg.lam, gamma_star=1e-3), analysis, run_dir))
@@ -75,6 +75,26 @@ def test_every_recipe_asks_for_valid_configs_and_makes_claims(name, scale, tmp_p
     assert all(c.holds for c in claims), [c for c in claims if not c.holds]
     for f in figures:
         assert Path(f).suffix == ".png"
+
+
+@pytest.mark.parametrize("name, scale", [(n, s) for n, r in FIGURE_RECIPES.items() if not r.new for s in SCALES])
+def test_every_paper_figure_checks_its_training_claims_on_the_papers_own_training(name, scale, tmp_path):
+    """Issue 32: at every scale, each [MO] / [LI] figure has claims measured on a run of the paper's own
+    optimizer, and every claim measured on a network says what that network is."""
+    claims, _ = FIGURE_RECIPES[name].check(FakeContext(scale, tmp_path))
+    assert any(c.evidence == PAPER_RECIPE for c in claims), [(c.claim, c.evidence) for c in claims]
+    assert all(c.evidence in EVIDENCE for c in claims if "grokking weakens" not in c.claim), \
+        [c.claim for c in claims if c.evidence not in EVIDENCE]
+
+
+def test_evidence_of_a_run():
+    from fourier_circuits.reproduce.claims import CONSTRUCTION, MAX_MARGIN_RECIPE, evidence_of
+    from fourier_circuits.reproduce.figures import ConstructedRun
+    fast, mo = resolve_config(p=5, width=8), resolve_config(preset="mo-s3")
+    assert evidence_of(FakeOutcome(fast.to_dict(), {}, {}, Path("."))) == MAX_MARGIN_RECIPE
+    assert evidence_of(FakeOutcome(mo.to_dict(), {}, {}, Path("."))) == PAPER_RECIPE
+    assert evidence_of(ConstructedRun(dict(task="group", group="S3"), {}, {})) == CONSTRUCTION
+    assert at_least("c", 1.0, 0.5, run=FakeOutcome(mo.to_dict(), {}, {}, Path("."))).evidence == PAPER_RECIPE
 
 
 @pytest.mark.parametrize("name, scale", [(n, s) for n, r in FIGURE_RECIPES.items() if r.planned for s in SCALES])

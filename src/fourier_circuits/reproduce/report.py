@@ -252,7 +252,8 @@ def _claim_row(rep: RecipeReport, c: Claim, cls: str, with_recipe: bool) -> str:
     recipe_cell = f'<td><a href="#{_e(rep.name)}">{_e(rep.name)}</a></td>' if with_recipe else ""
     return (f'<tr class="{cls} {state}" data-recipe="{_e(rep.name)}" data-claim="{_e(c.claim)}" '
             f'data-holds="{str(bool(c.holds)).lower()}">{recipe_cell}<td>{_e(c.claim)}</td>'
-            f'<td>{_e(c.expected)}</td><td>{_e(c.measured)}</td>{_status_cell(bool(c.holds))}</tr>')
+            f'<td>{_e(c.expected)}</td><td>{_e(c.measured)}</td><td class="evidence">{_e(c.evidence or "—")}</td>'
+            f'{_status_cell(bool(c.holds))}</tr>')
 
 
 def _recipe_badges(rep: RecipeReport) -> str:
@@ -301,7 +302,7 @@ def _summary_table(reports: list[RecipeReport]) -> str:
     if not rows:
         rows = ['<tr><td colspan="5">no claims</td></tr>']
     return ('<section id="summary"><h3>Summary of claims</h3><table class="claims summary"><thead><tr>'
-            '<th>recipe</th><th>claim</th><th>expected</th><th>measured</th><th>holds</th></tr></thead>'
+            '<th>recipe</th><th>claim</th><th>expected</th><th>measured</th><th>evidence</th><th>holds</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></section>')
 
 
@@ -333,7 +334,7 @@ def _section(rep: RecipeReport, figs: list[_Figure]) -> str:
     if rep.claims:
         rows = "".join(_claim_row(rep, c, "section-claim", with_recipe=False) for c in rep.claims)
         parts.append('<h3>Claims</h3><table class="claims"><thead><tr><th>claim</th><th>expected</th>'
-                     f'<th>measured</th><th>holds</th></tr></thead><tbody>{rows}</tbody></table>')
+                     f'<th>measured</th><th>evidence</th><th>holds</th></tr></thead><tbody>{rows}</tbody></table>')
     if figs:
         parts.append('<h3>Figures</h3><div class="figures">' + "".join(_figure_html(f) for f in figs) + "</div>")
     if rep.runs:
@@ -366,7 +367,7 @@ def _render_html(reports: list[RecipeReport], placed: list[list[_Figure]], meta:
 def _summary_dict(reports: list[RecipeReport], placed: list[list[_Figure]], meta: dict) -> dict:
     """The content of summary.json (JSON-safe)."""
     claims = [dict(recipe=r.name, claim=c.claim, expected=c.expected, measured=c.measured, holds=bool(c.holds),
-                   value=c.value) for r in reports for c in r.claims]
+                   value=c.value, evidence=c.evidence) for r in reports for c in r.claims]
     recipes = [dict(name=r.name, title=r.title, paper=r.paper, scale=r.scale, new=bool(r.new),
                     seconds=float(r.seconds or 0.0), error=r.error, settings=r.settings,
                     figures=[f.png for f in figs if f.png is not None],
