@@ -50,10 +50,14 @@ def test_gamma_star_symmetric_groups(spec, value, width):
 
 
 def test_gamma_star_formula_d5():
-    th = theory_group("D5")   # nontrivial irreps: sign (1), rho1 (2), rho2 (2)
+    """Two independent sources: the hand value 2/(3√30)/(1 + 2·2^2.5) = 0.0098846033 (nontrivial irreps of D5:
+    sign (1), rho1 (2), rho2 (2)) and the class LP of THEORY.md §8, which does not use Theorem 9."""
+    from fourier_circuits.theory.solver.lp import class_lp
+    th = theory_group("D5")
     assert th["applies"]
-    assert th["gamma_star"] == pytest.approx(2 / (3 * math.sqrt(30)) / (1 + 2 * 2**2.5), rel=1e-12)
-    assert th["min_width"] == 2 * (1 + 8 + 8)
+    assert th["gamma_star"] == pytest.approx(0.0098846033, rel=1e-8)
+    assert th["gamma_star"] == pytest.approx(class_lp("D5", 2)["gamma_star"], rel=1e-9)
+    assert th["min_width"] == 34 and th["irrep_dims"] == [1, 1, 2, 2]
 
 
 def test_s6_not_applicable_names_failing_classes():

@@ -29,10 +29,18 @@ def test_gamma_star_special_forms(p):
     assert gamma_star_modadd(p, 3) == pytest.approx(3 / (16 * p * (p - 1)), rel=1e-13)
 
 
-@pytest.mark.parametrize("p,k", [(5, 2), (7, 3), (11, 4), (5, 5)])
+@pytest.mark.parametrize("p,k", [(5, 2), (7, 3), (11, 4), (5, 5), (13, 2)])
 def test_gamma_star_general_formula(p, k):
-    expected = 2 * math.factorial(k) / ((2 * k + 2) ** ((k + 1) / 2) * (p - 1) * p ** ((k - 1) / 2))
-    assert gamma_star_modadd(p, k) == pytest.approx(expected, rel=1e-14)
+    """A second method: the class LP of THEORY.md §8 over C_p (HiGHS; it never reads the closed form)."""
+    from fourier_circuits.theory.solver.lp import class_lp
+    assert gamma_star_modadd(p, k) == pytest.approx(class_lp(f"C{p}", k)["gamma_star"], rel=1e-9)
+
+
+def test_gamma_star_by_hand():
+    """k = 5, p = 5 by hand: 2·5! / (12^3 · 4 · 5^2) = 240 / 172800 = 1/720; k = 4, p = 11:
+    2·4! / (10^2.5 · 10 · 11^1.5) = 48 / (10^3.5 · 11^1.5)."""
+    assert gamma_star_modadd(5, 5) == pytest.approx(1 / 720, rel=1e-14)
+    assert gamma_star_modadd(11, 4) == pytest.approx(48 / (10**3.5 * 11**1.5), rel=1e-14)
 
 
 @pytest.mark.parametrize("p,k,m", [(5, 2, 16), (71, 2, 280), (7, 3, 96), (47, 4, 2944), (23, 5, 5632)])
@@ -41,9 +49,11 @@ def test_min_width(p, k, m):
 
 
 def test_theory_dict():
-    d = theory_modadd(71, 2)
-    assert d["gamma_star"] == gamma_star_modadd(71, 2) and d["min_width"] == 280 and d["nu"] == 3
-    assert theory_modadd(7, 3)["nu"] == 4
+    """The values printed for p = 71 (γ* = 4.6143008e-4, m = 4(p−1) = 280) and k = 3's 3/(16 p (p−1))."""
+    assert theory_modadd(71, 2) == {"task": "modadd", "p": 71, "k": 2, "nu": 3, "min_width": 280,
+                                    "gamma_star": pytest.approx(4.6143008e-4, rel=1e-7)}
+    assert theory_modadd(7, 3) == {"task": "modadd", "p": 7, "k": 3, "nu": 4, "min_width": 16 * 6,
+                                   "gamma_star": pytest.approx(3 / (16 * 7 * 6), rel=1e-14)}
 
 
 @pytest.mark.parametrize("fn", [gamma_star_modadd, min_width_modadd, construct_modadd])

@@ -57,7 +57,14 @@ def test_class_lp_output_shape():
     assert set(r["q"]) == {G.labels[c[0]] for c in G.conjugacy_classes[1:]}
     assert sum(r["q"].values()) == pytest.approx(1.0)
     assert all(v >= -1e-15 for v in r["q"].values())
-    assert r["gamma_star"] == pytest.approx(r["prefactor"] * r["lp_objective"], rel=1e-9)
+    # a second method: the network the column generation builds, its margin measured on all of A4 x A4
+    from fourier_circuits.models.margins import normalized_margin
+    from fourier_circuits.tasks.group import GroupComposition
+    from fourier_circuits.theory.solver.answer import solve_group
+    _, network = solve_group("A4", 2)
+    task = GroupComposition("A4")
+    assert r["gamma_star"] == pytest.approx(normalized_margin(network, task.inputs(), task.labels()), rel=1e-8)
+    assert r["gamma_star"] == pytest.approx(0.0060331112, rel=1e-8)
     tight_dual = sum(r["duals"][n] for n in r["duals"] if n in r["tight"])
     assert tight_dual == pytest.approx(1.0)             # complementary slackness: duals only on tight irreps
     assert {row["kind"] for row in r["irreps"]} == {"real", "complex"}
