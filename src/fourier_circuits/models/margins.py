@@ -125,15 +125,19 @@ def _table(embed: torch.Tensor, inputs, product: bool = False) -> torch.Tensor:
     return out
 
 
-def _power(z: torch.Tensor, k: int) -> torch.Tensor:
-    """z^k by square-and-multiply (a new tensor). Any multiplication chain rounds to z^k (1 + θ_{k−1})."""
-    if k == 1:
-        return z.clone()
-    out = z * z if k < 4 else _power(z, k // 2)
-    if k < 4:
-        return out.mul_(z) if k == 3 else out
-    out.mul_(out)
-    return out.mul_(z) if k % 2 else out
+def _power(z: torch.Tensor, k: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """z^k by square-and-multiply, into `out` if given (else a new tensor): 2 passes for z^4. Any multiplication
+    chain rounds to z^k (1 + θ_{k−1})."""
+    bits = bin(k)[3:]                                   # the exponent's bits after the leading 1
+    if not bits:
+        return z.clone() if out is None else out.copy_(z)
+    out = torch.mul(z, z, out=out)
+    for i, bit in enumerate(bits):
+        if i > 0:
+            out.mul_(out)
+        if bit == "1":
+            out.mul_(z)
+    return out
 
 
 def _blocked_depth(m: int, block: int = SIDE_BLOCK) -> int:
@@ -174,20 +178,28 @@ def _side_terms(model: PolyNet, embed32: torch.Tensor, w32: torch.Tensor) -> tup
     embed64 = model.embed.detach().double()
     w_max = model.unembed.detach().double().abs().amax(1)
     terms, bounds = {}, {}
+    chunk = max(1, SIDE_CHUNK_ROWS // p)
+    z_buf, h_buf = embed32.new_empty(chunk * p, m), embed32.new_empty(chunk * p, m)
     for size in range(1, k):
         for S in itertools.combinations(range(k), size):
             head = _table(embed32, S[:-1]) if size > 1 else embed32.new_zeros(1, m)
-            g = w32.new_empty(head.shape[0], p, w32.shape[1])
-            block = max(1, SIDE_CHUNK_ROWS // p)
-            for start in range(0, head.shape[0], block):
-                z = (head[start:start + block, None] + embed32[S[-1]][None]).flatten(0, 1)
-                g[start:start + block] = _blocked_mm(_power(z, k), w32).view(-1, p, w32.shape[1])
-            terms[S] = g.view(-1, w32.shape[1]).mul_((-1) ** (k - size + 1))
+            g = w32.new_empty(head.shape[0] * p, w32.shape[1])
+            for start in range(0, head.shape[0], chunk):
+                rows = min(chunk, head.shape[0] - start) * p
+                z = torch.add(head[start:start + chunk, None], embed32[S[-1]][None],
+                              out=z_buf[:rows].view(-1, p, m)).view(rows, m)
+                g[start * p:start * p + rows] = _blocked_mm(_power(z, k, out=h_buf[:rows]), w32)
+            terms[S] = g.mul_((-1) ** (k - size + 1))
+            # B_S = Σ_r C(k,r) (α^r w̄) (β^{k−r})^T, α^r built in place
             alpha = _table(embed64.abs(), S[:-1]) if size > 1 else embed64.new_zeros(1, m)
             beta = embed64[S[-1]].abs()
-            left = torch.cat([math.comb(k, r) * alpha**r * w_max for r in range(k + 1)], 1)
-            right = torch.cat([beta ** (k - r) for r in range(k + 1)], 1)
-            bounds[S] = (left @ right.T).flatten()
+            alpha_w = w_max.expand_as(alpha).clone()                        # α^0 w̄
+            bound = embed64.new_zeros(alpha.shape[0], p)
+            for r in range(k + 1):
+                bound.addmm_(alpha_w, (beta ** (k - r)).T, alpha=math.comb(k, r))
+                if r < k:
+                    alpha_w.mul_(alpha)
+            bounds[S] = bound.flatten()
     return terms, bounds
 
 

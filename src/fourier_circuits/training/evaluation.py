@@ -127,22 +127,25 @@ class CollapseAccumulator:
         if len(y) == 0:
             return
         z = logits.double()
-        top, arg = z.max(1)
-        second = z.scatter(1, arg[:, None], float("-inf")).amax(1) if z.shape[1] > 1 else top
+        top = z.amax(1, keepdim=True)
+        at_top = z == top
+        second = z.masked_fill(at_top, float("-inf")).amax(1, keepdim=True)
+        second = torch.where(at_top.sum(1, keepdim=True) > 1, top, second)       # a tie at the top: gap 0
+        gap = (top - second)[:, 0]
         # the softmax in the logits' dtype can be exactly 1 at y only if y is the top class by far: a gap
         # under 10 nats leaves Σ_{c≠y} e^{z_c − z_y} > 4e−5, far above half an ulp of 1 in any float dtype
-        wide = ((arg == y) & (top - second > 10)).nonzero()[:, 0]
+        wide = ((z.gather(1, y[:, None]) == top)[:, 0] & (gap > 10)).nonzero()[:, 0]
         p_y = logits[wide].softmax(1).gather(1, y[wide][:, None])
-        prob = torch.sub(z, top[:, None]).exp_()
+        prob = torch.sub(z, top).exp_()
         prob /= prob.sum(1, keepdim=True)
-        descent = prob.neg_().scatter_add_(1, y[:, None], torch.ones_like(top)[:, None])   # −N ∂L/∂z (mean CE)
-        centred = z - z.mean(1, keepdim=True)
+        descent = prob.neg_().scatter_add_(1, y[:, None], torch.ones_like(gap)[:, None]).flatten()  # −N ∂L/∂z
+        centred = (z - z.mean(1, keepdim=True)).flatten()
         self.rows += len(y)
         self.collapsed += int((p_y == 1).sum())
-        self.max_gap = max(self.max_gap, float((top - second).max()))
-        self.dot += float((descent * centred).sum())
-        self.descent_sq += float(descent.pow(2).sum())
-        self.centred_sq += float(centred.pow(2).sum())
+        self.max_gap = max(self.max_gap, float(gap.max()))
+        self.dot += float(torch.dot(descent, centred))
+        self.descent_sq += float(torch.dot(descent, descent))
+        self.centred_sq += float(torch.dot(centred, centred))
 
     def stats(self) -> dict:
         if self.rows == 0:
