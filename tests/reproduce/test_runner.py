@@ -178,3 +178,16 @@ def test_a_worker_that_dies_is_reported_as_a_crashed_recipe():
     future.set_exception(RuntimeError("worker died"))
     report = runner._report_of(future, recipes.FIGURE_RECIPES["mo-fig8"], "ci")
     assert report.name == "mo-fig8" and "worker died" in report.error and report.claims == []
+
+
+def test_gpu_recipes_at_paper_scale_are_not_started_without_cuda(tmp_path, monkeypatch):
+    """[LI]'s transformers at paper scale need a GPU: without CUDA the recipe is reported as not run (why, the
+    expected CPU hours, the command for a GPU), nothing is trained, and the other recipes still run."""
+    monkeypatch.setattr(runner, "_cuda_available", lambda: False)
+    summary = reproduce(["li-fig10"], "paper", tmp_path / "r", tmp_path / "runs", progress=False)
+    (rec,) = summary["recipes"]
+    assert rec["not_run"].startswith("needs a GPU at paper scale (li-tf-k5") and "~495 h" in rec["not_run"]
+    assert "fourier-circuits reproduce li-fig10 --scale paper" in rec["not_run"]
+    assert rec["error"] is None and summary["claims"] == [] and not (tmp_path / "runs").exists()
+    assert all(recipes.FIGURE_RECIPES[n].gpu_presets for n in ("li-fig3", "li-fig4", "li-fig9", "li-fig10"))
+    assert not any(r.gpu_presets for r in recipes.FIGURE_RECIPES.values() if r.name.startswith("mo-"))

@@ -56,6 +56,7 @@ class RecipeReport:
     runs: list[str] = field(default_factory=list)   # run directories used
     seconds: float = 0.0  # wall time spent on this recipe in this invocation
     error: str | None = None  # set when the recipe crashed; the report shows it in red
+    not_run: str | None = None  # set when the recipe was not run here (why, and how to run it): no claims
     new: bool = False     # beyond the papers: labelled "new" in the report
 
 
@@ -262,7 +263,9 @@ def _recipe_badges(rep: RecipeReport) -> str:
     if rep.new or rep.paper == "new":
         badges.append('<span class="badge new">new</span>')
     n_fail = sum(not c.holds for c in rep.claims)
-    if rep.error:
+    if rep.not_run:
+        badges.append('<span class="badge">not run</span>')
+    elif rep.error:
         badges.append('<span class="badge fail">error</span>')
     elif n_fail:
         badges.append(f'<span class="badge fail">{n_fail} failing</span>')
@@ -321,6 +324,8 @@ def _section(rep: RecipeReport, figs: list[_Figure]) -> str:
     parts = [f'<section class="recipe" id="{_e(rep.name)}"><h2>{_e(rep.title or rep.name)}</h2>',
              f'<div class="recipe-meta">{_recipe_badges(rep)} <span class="mono">{_e(rep.name)}</span>'
              f' · {_e(_fmt_seconds(rep.seconds))}</div>']
+    if rep.not_run:
+        parts.append(f'<h3>Not run here</h3><p class="not-run">{_e(rep.not_run)}</p>')
     if rep.error:
         parts.append(f'<h3>Error</h3><pre class="error">{_e(rep.error)}</pre>')
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", rep.description or "") if p.strip()]
@@ -369,7 +374,7 @@ def _summary_dict(reports: list[RecipeReport], placed: list[list[_Figure]], meta
     claims = [dict(recipe=r.name, claim=c.claim, expected=c.expected, measured=c.measured, holds=bool(c.holds),
                    value=c.value, evidence=c.evidence) for r in reports for c in r.claims]
     recipes = [dict(name=r.name, title=r.title, paper=r.paper, scale=r.scale, new=bool(r.new),
-                    seconds=float(r.seconds or 0.0), error=r.error, settings=r.settings,
+                    seconds=float(r.seconds or 0.0), error=r.error, not_run=r.not_run, settings=r.settings,
                     figures=[f.png for f in figs if f.png is not None],
                     missing_figures=[str(f.source) for f in figs if f.png is None], runs=list(r.runs))
                for r, figs in zip(reports, placed)]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fourier_circuits import __version__
 from fourier_circuits.errors import ConfigError
-from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, FigureRecipe
+from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, FigureRecipe, gpu_note
 from fourier_circuits.reproduce.report import RecipeReport, check_out_dir, write_report
 from fourier_circuits.runs.analyze import analyze_run
 from fourier_circuits.runs.store import run_lock
@@ -199,6 +199,11 @@ def _report_of(future, recipe: FigureRecipe, scale: str) -> RecipeReport:
                              error=f"{type(exc).__name__}: {exc}")
 
 
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 def machine_description() -> str:
     import torch
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -223,6 +228,9 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     recipes = check_recipe_names(list(names))
     check_out_dir(out)   # a directory of the user's own files is refused before any run starts
+    skipped = [recipe_report(r, scale, settings={}, claims=[], figures=[], runs=[], not_run=gpu_note(r))
+               for r in recipes if scale == "paper" and r.gpu_presets and not _cuda_available()]
+    recipes = [r for r in recipes if r.name not in {s.name for s in skipped}]
     root = default_runs_root(runs_root).resolve()
     start = time.perf_counter()
     reports = []
@@ -237,6 +245,7 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
                 reports.append(run_recipe(recipe, scale, root, workers, pool))
                 bar.update(1)
     bar.close()
+    reports += skipped
     meta = dict(title=f"fourier-circuits: reproduction at scale {scale}", scale=scale,
                 date=time.strftime("%Y-%m-%d %H:%M:%S"), version=__version__, machine=machine_description(),
                 command=command, runs_root=str(root), total_seconds=time.perf_counter() - start)
