@@ -191,13 +191,45 @@ def statistic(x: torch.Tensor, fn) -> float | None:
     return float(fn(x)) if x.numel() else None
 
 
+SINGLE_POWER = 0.95       # a "single-frequency" neuron: ≥ 95% of ‖θ_i‖² at one frequency (the share claims' cut)
+CONCENTRATED_POWER = 0.9  # a "concentrated" neuron: ≥ 90% at one frequency ([MO] Fig 4b: ReLU + L2 ends near 0.9)
+
+
+def amplitude_spread(model: PolyNet) -> torch.Tensor:
+    """max_x ‖x‖ / min_x ‖x‖ − 1 over the k+1 vectors x ∈ (u_{i,1}, .., u_{i,k}, w_i) of each neuron, shape (m,).
+
+    A max-margin neuron (THEORY.md §5) has the same amplitude β on all k+1 vectors (‖x‖ = β·sqrt(p/2) for a pure
+    cosine), so 0; inf when a vector is zero.
+    """
+    norms = neuron_vectors(model).norm(dim=-1)          # (m, k+1)
+    return norms.max(dim=1).values / norms.min(dim=1).values - 1
+
+
+def neuron_form(model: PolyNet, mask: torch.Tensor) -> dict:
+    """The §5 form of the single-frequency neurons (significant, max power ≥ SINGLE_POWER): medians of their
+    amplitude spread (equal β: 0), DC fraction S_i(0)/Σ_ζ S_i(ζ) (zero mean: 0) and |θ_1 + .. + θ_k − θ_w|
+    (0), and their count. The phases and amplitudes of a neuron spread over frequencies mean nothing, so the
+    statistics are over single-frequency neurons only, None when there is none (an untrained network)."""
+    spectrum = neuron_spectrum(model)
+    single = mask & (spectrum_max_power(spectrum) >= SINGLE_POWER)
+    return {
+        "n_single_frequency": int(single.sum()),
+        "single_amplitude_spread_median": statistic(amplitude_spread(model)[single], median),
+        "single_dc_fraction_median": statistic(spectrum_dc_fraction(spectrum)[single], median),
+        "single_phase_residual_median_abs": statistic(phase_residual(model)[single].abs(), median),
+    }
+
+
 def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
     """JSON-ready Fourier summary of a PolyNet; population statistics are over significant neurons.
 
     Keys: p, k, n_neurons, n_significant, max_power (list, all neurons), max_power_median, max_power_min,
     frac_neurons_power_ge_095, frequency_coverage, dominant_frequencies (sorted distinct ζ),
     neurons_per_frequency ({ζ: count}, int keys), dc_fraction_max, phase_residual_max_abs,
-    phase_residual_median_abs, amplitude_balance_median. Statistics over an empty set are None.
+    phase_residual_median_abs, amplitude_balance_median; frequency_coverage_concentrated (fraction of
+    1..(p−1)/2 that is the dominant frequency of a concentrated neuron, max power ≥ CONCENTRATED_POWER: a random
+    init has almost none, so it fails where plain coverage holds with probability ≥ 0.997); the `neuron_form`
+    keys. Statistics over an empty set are None.
     """
     mask = significant_neurons(model, rel_threshold)
     spectrum = neuron_spectrum(model)
@@ -208,8 +240,6 @@ def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
     balance = amplitude_balance(model)[mask]
     distinct, counts = torch.unique(freqs, return_counts=True)
     p, n_sig = model.vocab_size, int(mask.sum())
-
-
     return {
         "p": p,
         "k": model.n_inputs,
@@ -226,4 +256,7 @@ def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
         "phase_residual_max_abs": statistic(residual, torch.max),
         "phase_residual_median_abs": statistic(residual, median),
         "amplitude_balance_median": statistic(balance, median),
+        "frequency_coverage_concentrated": (torch.unique(freqs[sig_power >= CONCENTRATED_POWER]).numel()
+                                            / ((p - 1) // 2)),
+        **neuron_form(model, mask),
     }

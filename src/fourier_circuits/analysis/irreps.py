@@ -56,6 +56,19 @@ def neuron_irrep_power(model, group: Group | str) -> torch.Tensor:
     return spec / spec.sum(dim=1, keepdim=True)
 
 
+SINGLE_POWER = 0.95  # a "single-irrep" neuron: ≥ 95% of ‖θ_i‖² in one irrep (the share claims' cut)
+
+
+def irrep_rank_agreement(counts: list[int], dims: list[int], nontrivial: list[int]) -> float | None:
+    """"Bigger irreps get more neurons" ([MO] Figs 6b, 8, 9) as a rank statement: the fraction of pairs (R, R') of
+    non-trivial irreps with d_R < d_R' whose neuron counts are ordered, n_R ≤ n_R' (1: every pair ordered).
+    None without such a pair or without any neuron counted."""
+    pairs = [(a, b) for a in nontrivial for b in nontrivial if dims[a] < dims[b]]
+    if not pairs or sum(counts) == 0:
+        return None
+    return sum(counts[a] <= counts[b] for a, b in pairs) / len(pairs)
+
+
 def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) -> dict:
     """JSON-ready irrep summary of a group PolyNet; population statistics over significant neurons.
 
@@ -72,6 +85,11 @@ def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) ->
     (of each vector's own max irrep power ‖P_R x‖²/‖x‖², R its dominant irrep), frac_neurons_power_ge_095_per_vector,
     and dominant_irrep_agreement (fraction of significant neurons whose k+1 vectors share one dominant irrep,
     the neuron's; None if none is significant).
+    Over the single-irrep neurons (significant, max irrep power ≥ SINGLE_POWER; a random init has almost none):
+    n_single_irrep, single_irrep_neurons_per_irrep (name → count), nontrivial_irrep_coverage_single, and
+    irrep_rank_agreement_single (`irrep_rank_agreement` of those counts). trivial_share_vs_random: the share of
+    the significant neurons' Σ‖θ_i‖² in the trivial irrep, times |G| (a random network's share is 1/|G|: ≈ 1 at
+    init, 0 for max-margin networks, THEORY.md §5).
     """
     group = parse_group(group) if isinstance(group, str) else group
     reps = irreps(group)
@@ -90,6 +108,10 @@ def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) ->
     trivial_power = power[mask][:, trivial].sum(dim=1) if trivial else torch.zeros(n_sig, dtype=torch.float64)
     vec_max, vec_dom = vector_irrep_power(model, group)[mask].max(dim=2)           # (n_sig, k+1)
     per_vector = [vec_max[:, j][~vec_max[:, j].isnan()] for j in range(vec_max.shape[1])]
+    single_counts = torch.bincount(sig_dom[sig_max >= SINGLE_POWER], minlength=len(reps)).tolist()
+    spectrum = neuron_irrep_spectrum(model, group, reps)[mask]
+    trivial_share = (float(spectrum[:, trivial].sum() / spectrum.sum()) * group.order
+                     if trivial and n_sig else None)
     return {
         "group": group.name,
         "order": group.order,
@@ -116,4 +138,10 @@ def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) ->
         "frac_neurons_power_ge_095_per_vector": [_stat(x, lambda v: (v >= 0.95).double().mean())
                                                  for x in per_vector],
         "dominant_irrep_agreement": _stat(vec_dom, lambda d: (d == sig_dom[:, None]).all(dim=1).double().mean()),
+        "n_single_irrep": sum(single_counts),
+        "single_irrep_neurons_per_irrep": {names[q]: single_counts[q] for q in range(len(reps))},
+        "nontrivial_irrep_coverage_single": (sum(1 for q in nontrivial if single_counts[q] > 0) / len(nontrivial)
+                                             if nontrivial else None),
+        "irrep_rank_agreement_single": irrep_rank_agreement(single_counts, [r.dim for r in reps], nontrivial),
+        "trivial_share_vs_random": trivial_share,
     }

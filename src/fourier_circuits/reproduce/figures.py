@@ -32,9 +32,12 @@ from fourier_circuits.reproduce.claims import (
     Claim,
     RunOutcome,
     at_least,
-    at_most,
+    between,
     coverage_claim,
+    irrep_claims,
     margin_claim,
+    neuron_form_claims,
+    parity_claims,
     run_label,
     single_frequency_claims,
 )
@@ -101,14 +104,18 @@ def _mo_modadd(ctx: Context) -> tuple[RunOutcome, RunOutcome, RunOutcome]:
 
 
 def relu_claim(relu: RunOutcome) -> Claim:
-    return at_least(f"ReLU + L2 neurons are close to one frequency: median max power ≈ 0.9 ({run_label(relu)})",
-                    relu.analysis.get("max_power_median"), 0.85, run=relu)
+    """[MO] Fig 4b: ReLU + L2 neurons end near 0.9 max power, "not quite 1" (the quadratic net's reach ≥ 0.999):
+    the median over significant neurons in [0.8, 0.99] (both ends chosen around the paper's ≈ 0.9)."""
+    return between(f"ReLU + L2 neurons are close to one frequency, not quite: median max power ≈ 0.9 "
+                   f"({run_label(relu)})", relu.analysis.get("max_power_median"), 0.8, 0.99,
+                   note="[MO] Fig 4b: ≈ 0.9, not quite 1", run=relu)
 
 
 def paper_margin_claim(ctx: Context, run: RunOutcome) -> Claim:
-    """The paper's own training raises the normalized margin to γ* (cpu, paper: ≥ 0.99 γ*). At ci the runs are
-    too short to get there: the claim there is that the margin is positive (every point classified) and still
-    rising at the end (the last metric row above the middle one)."""
+    """The paper's own training raises the normalized margin to γ* (cpu, paper: ≥ 0.95 γ*, `margin_claim` on a
+    paper-recipe run: [MO]'s λ > 0 settings plateau at 0.95–0.98 γ*). At ci the runs are too short to get there:
+    the claim there is that the margin is positive (every point classified) and still rising at the end (the
+    last metric row above the middle one)."""
     if ctx.scale != "ci":
         return margin_claim(run)
     from fourier_circuits.runs.store import read_metrics
@@ -117,12 +124,13 @@ def paper_margin_claim(ctx: Context, run: RunOutcome) -> Claim:
     rising = mid is not None and last > mid
     return at_least(f"normalized margin rises toward γ* under the paper's training: positive and still rising at "
                     f"the end (middle row {'n/a' if mid is None else f'{mid:.4f}'} γ*) ({run_label(run)})",
-                    last if rising else None, 0.0, " γ*", ".4f", run=run)
+                    last if rising else None, 0.0, " γ*", ".4f", "[MO] Fig 1c: rising (ci runs are short)", run=run)
 
 
 def mo_fig1(ctx: Context):
     quad, relu, fast = _mo_modadd(ctx)
-    claims = [paper_margin_claim(ctx, quad), *single_frequency_claims(quad)[:1], relu_claim(relu), margin_claim(fast)]
+    claims = [paper_margin_claim(ctx, quad), *single_frequency_claims(quad)[:1], relu_claim(relu), margin_claim(fast),
+              *neuron_form_claims(quad), *neuron_form_claims(fast)]
     return claims, figures_named([relu, quad], "neurons") + figures_named([quad, fast], "margin")
 
 
@@ -143,15 +151,13 @@ def mo_fig5(ctx: Context):
     hold well before its cap)."""
     run = ctx.runs("parity, GD", [dict(preset="mo-parity-10-4", **({"steps": 8000} if ctx.scale == "ci" else {}))])[0]
     fast = ctx.runs("parity, max-margin", [dict(task="parity", n=10, k=4, p=None, width=40, steps=2000)])[0]
-    claims = [paper_margin_claim(ctx, run),
-              at_least(f"top neurons live on the support S: median weight share on S ({run_label(run)})",
-                       run.analysis.get("support_fraction_median"), 0.95, run=run),
-              margin_claim(fast)]
+    claims = [paper_margin_claim(ctx, run), *parity_claims(run), margin_claim(fast), *parity_claims(fast)]
     return claims, figures_named([run], "parity_neurons", "margin")
 
 
 def irrep_tv(analysis: dict) -> float | None:
-    """Total-variation distance between the observed share of neurons per irrep and the d_R³ shares."""
+    """Total-variation distance between the observed share of neurons per irrep and the d_R³ shares (shown in
+    the figure; no longer a claim: [MO] says "bigger irreps get more neurons", d³ is one construction's split)."""
     observed, expected = analysis.get("observed_fraction_per_irrep", {}), analysis.get("expected_fraction_per_irrep", {})
     if not expected:
         return None
@@ -201,13 +207,9 @@ MO_GROUP_FAST_WIDTH = {"S3": 30, "S4": 200, "S5": 1200}
 
 
 def _group_claims(ctx: Context, run: RunOutcome) -> list[Claim]:
-    """The training claims of [MO] Figs 6, 8, 9 on one trained group net."""
-    a = run.analysis
-    return [paper_margin_claim(ctx, run), *single_frequency_claims(run, "irreps"),
-            at_most(f"neurons per irrep ∝ d³: total-variation distance to d³ shares ({run_label(run)})", irrep_tv(a), 0.25,
-                    run=run),
-            at_least(f"every non-trivial irrep is used ({run_label(run)})", a.get("nontrivial_irrep_coverage"), 1.0,
-                     fmt=".2f", run=run)]
+    """The training claims of [MO] Figs 6, 8, 9 on one trained group net: margin, one irrep per neuron, every
+    non-trivial irrep used and bigger ones by more neurons, the trivial irrep never."""
+    return [paper_margin_claim(ctx, run), *single_frequency_claims(run, "irreps"), *irrep_claims(run)]
 
 
 def _mo_group(ctx: Context, group: str) -> tuple[list[Claim], list[Path]]:
@@ -215,16 +217,17 @@ def _mo_group(ctx: Context, group: str) -> tuple[list[Claim], list[Path]]:
     claims = _group_claims(ctx, run)
     figures = figures_named([run], "margin", "neurons_per_irrep", "max_irrep_power")
     if group == "S5" and ctx.scale != "cpu":  # the theorem's side: the explicit construction
-        built = constructed_group_run(group, ctx.fig_dir)
+        built = constructed_group_run(group, ctx.fig_dir)  # holds by construction: checks the code, not training
+        by_design = "holds by construction (THEORY.md §6): a check of the code, not evidence for the training claims"
         claims += [margin_claim(built, 1 - 1e-9),
                    at_least(f"neurons are single irreps ({run_label(built)}, explicit construction)",
-                            built.analysis.get("frac_neurons_power_ge_095"), 1.0, run=built)]
+                            built.analysis.get("frac_neurons_power_ge_095"), 1.0, note=by_design, run=built)]
         return claims, figures + [Path(f) for f in built.analysis["figures"]]
     fast_cfg = dict(task="group", group=group, p=None, width=MO_GROUP_FAST_WIDTH[group])
     if group == "S4" and ctx.scale != "ci":
         fast_cfg["steps"] = 4000
     fast = ctx.runs(f"{group}, max-margin", [fast_cfg])[0]
-    claims += [margin_claim(fast), single_frequency_claims(fast, "irreps")[0]]
+    claims += [margin_claim(fast), single_frequency_claims(fast, "irreps")[0], *irrep_claims(fast)]
     return claims, figures
 
 
@@ -263,7 +266,8 @@ def _li_net(ctx: Context, k: int) -> list[RunOutcome]:
 
 def _li_neurons(ctx: Context, k: int):
     runs = _li_net(ctx, k)
-    return [single_frequency_claims(r)[0] for r in runs], figures_named(runs[:1], "neurons", "margin_feature_link")
+    claims = [c for r in runs for c in (single_frequency_claims(r)[0], *neuron_form_claims(r))]
+    return claims, figures_named(runs[:1], "neurons", "margin_feature_link")
 
 
 def _li_histograms(ctx: Context, k: int):
@@ -318,9 +322,12 @@ def _li_transformer(ctx: Context, k: int):
     a = run.analysis
     init = a.get("head_power_median_init")
     ratio = a["head_power_median"] / init if init else None
+    init_note = f"  (init median {init:.3f})" if init else ""
     claims = [at_least(f"heads' W^KQ are sparse 2-D cosines: median max power / init ({run_label(run)})", ratio, 1.5,
-                       "×", ".2f", f"  (init median {init:.3f})" if init else "", run=run),
-              at_least(f"the transformer solves the task: test accuracy ({run_label(run)})", a.get("test_accuracy"), 0.99, run=run)]
+                       "×", ".2f", f"{init_note}  — [LI] Figs 3/9/10 show sparse spectra, no number: 1.5× chosen",
+                       run=run),
+              at_least(f"the transformer solves the task: test accuracy ({run_label(run)})", a.get("test_accuracy"), 0.99,
+                       note="[LI] gives no accuracy; 0.99 chosen", run=run)]
     return claims, figures_named([run], "head_", "accuracy")
 
 
@@ -351,6 +358,16 @@ def li_fig4_runs(scale: str) -> dict[int, list[dict]]:
                               dict(preset=f"li-grok-k{k}")), seed=s) for s in seeds] for k in ks}
 
 
+def final_accuracy(metrics: list[dict], key: str = "test_accuracy") -> float | None:
+    """The accuracy a run ends at: the median of `key` over its last max(3, n/10) logged rows. One row is noise at
+    ci (a few hundred test tuples: one row flips 0.99 ↔ 0.987 between two runs of the same seeds); [LI] Fig 4
+    shows where the curves settle."""
+    values = [r[key] for r in metrics if r.get(key) is not None]
+    if not values:
+        return None
+    return float(np.median(values[-max(3, len(values) // 10):]))
+
+
 def li_fig4(ctx: Context):
     """Grokking vs k: per k, mean over seeds of the first logged steps where train / test accuracy reach 0.99.
     Claims: train before test (test step ≥ 1.5 × train step: grokking) and test ends ≥ 0.99. The claims and
@@ -365,14 +382,17 @@ def li_fig4(ctx: Context):
         metrics = [read_metrics(r.run_dir) for r in runs]
         train_steps = [first_step_at(m, "train_accuracy") for m in metrics]
         test_steps = [first_step_at(m, "test_accuracy") for m in metrics]
-        final = [(m[-1].get("test_accuracy") if m else None) or 0.0 for m in metrics]
+        final = [final_accuracy(m) or 0.0 for m in metrics]
         delay = ([t / max(s, 1) for s, t in zip(train_steps, test_steps)]
                  if None not in train_steps + test_steps else None)
         desc = ", ".join(f"{s}→{t}" for s, t in zip(train_steps, test_steps))
         claims.append(at_least(f"k={k}: train reaches 99% clearly before test (test step / train step, "
                                f"min over {len(runs)} seeds; steps {desc})",
-                               min(delay) if delay else None, 1.5, "×", ".2f", run=runs[0]))
-        claims.append(at_least(f"k={k}: test accuracy ends ≥ 99% (min over seeds)", min(final), 0.99, run=runs[0]))
+                               min(delay) if delay else None, 1.5, "×", ".2f",
+                               note="[LI] Fig 4: grokking in every case (1.5× chosen)", run=runs[0]))
+        claims.append(at_least(f"k={k}: test accuracy ends ≥ 99% (median of the last tenth of the rows, min over seeds)",
+                               min(final), 0.99, note="[LI] Fig 4: test accuracy reaches train's (0.99 chosen)",
+                               run=runs[0]))
         mean_delay[k] = float(np.mean(delay)) if delay else None
         curves[k] = [(m, r.config["p"]) for m, r in zip(metrics, runs)]
     ks = list(mean_delay)
@@ -400,7 +420,8 @@ def new_lambda(ctx: Context):
     ratios = [r.result.get("margin_ratio") or 0.0 for r in runs]
     claims = [Claim("normalized margin grows as λ → 0", "margin at the smallest λ > margin at the largest",
                     ", ".join(f"λ={lam:g}: {r:.4f} γ*" for lam, r in zip(lams, ratios)), ratios[-1] > ratios[0]),
-              at_least(f"at the smallest λ = {lams[-1]:g} the margin is close to γ*", ratios[-1], 0.95, " γ*")]
+              at_least(f"at the smallest λ = {lams[-1]:g} the margin is close to γ*", ratios[-1], 0.95, " γ*",
+                       note="[MO] Thm 1: → γ* as λ → 0 (0.95 chosen)")]
     return claims, [plot_margin_vs_lambda(lams, ratios, ctx.fig_dir / "margin_vs_lambda")[0]]
 
 

@@ -109,15 +109,17 @@ def analyze(run: RunView) -> tuple[dict, list]:
     """Per-neuron Fourier statistics (`fourier.analyze_polynet`), the same at step 0, and the neuron figures."""
     from fourier_circuits.analysis.fourier import (
         analyze_polynet,
+        median,
         neuron_dominant_frequency,
         neuron_max_power,
         significant_neurons,
+        statistic,
     )
     model = run.model
     summary = analyze_polynet(model)
     init_power = neuron_max_power(run.init_model) if run.init_model is not None else None
-    if init_power is not None:
-        summary["max_power_median_init"] = float(init_power.median())
+    if init_power is not None:  # as max_power_median: the midpoint median over significant neurons
+        summary["max_power_median_init"] = statistic(init_power[significant_neurons(run.init_model)], median)
     link = margin_feature_link(run)
     if link:
         summary["margin_feature_link"] = link
