@@ -334,7 +334,7 @@ def screen_population(model: PolyNet, labels: torch.Tensor, train_mask: torch.Te
         ce[rows] = lse.sub_(f_y).double()
         margin_hat[rows] = f_y.sub_(f.scatter_(1, y[:, None], float("-inf")).amax(1)).double()
         bound[rows] = e
-    if not torch.isfinite(margin_hat).all():
+    if not (torch.isfinite(margin_hat).all() and torch.isfinite(bound).all()):
         return None
     D = 2 * bound + 2.0**-23 * margin_hat.abs()
     top = (margin_hat + D)[train_mask].min()

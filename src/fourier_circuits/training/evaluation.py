@@ -37,9 +37,9 @@ FAST_ROW_MIN_WORK = 1 << 28   # N·m·C from which a metric row is the float32 s
 
 def population_layout(model, train, test) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(labels, train_mask) of the population Z_p^k in lexicographic order, when the screen applies to the
-    model (`screen_applies`), the row is large enough, and the train and test inputs together are every
-    tuple of Z_p^k exactly once; else None."""
-    if not screen_applies(model) or len(train.y) == 0:
+    model (`screen_applies`), the model and data are on the CPU (the screen is written for it), the row is
+    large enough, and the train and test inputs together are every tuple of Z_p^k exactly once; else None."""
+    if not screen_applies(model) or len(train.y) == 0 or model.embed.device.type != "cpu":
         return None
     p, k = model.vocab_size, model.n_inputs
     n = p**k
