@@ -134,3 +134,42 @@ def test_all_dead_model_gives_none_stats():
     stats = F.analyze_polynet(model)
     assert stats["n_significant"] == 0 and stats["max_power_median"] is None
     assert stats["frequency_coverage"] == 0.0 and stats["dominant_frequencies"] == []
+
+
+# --- issue 31: the §5 neuron form over single-frequency neurons, coverage over concentrated neurons ---------
+
+@pytest.mark.parametrize("p, k", [(7, 2), (5, 3)])
+def test_neuron_form_of_the_construction(p, k):
+    """construct_modadd has the §5 form exactly: equal amplitudes, zero mean, θ_1 + .. + θ_k = θ_w."""
+    out = F.analyze_polynet(construct_modadd(p, k))
+    assert out["n_single_frequency"] == out["n_significant"]
+    assert out["single_amplitude_spread_median"] == pytest.approx(0.0, abs=1e-9)
+    assert out["single_dc_fraction_median"] == pytest.approx(0.0, abs=1e-12)
+    assert out["single_phase_residual_median_abs"] == pytest.approx(0.0, abs=1e-9)
+    assert out["frequency_coverage_concentrated"] == 1.0
+
+
+def test_a_random_init_has_no_single_frequency_neuron_and_covers_no_frequency():
+    out = F.analyze_polynet(PolyNet(11, 2, 64, 11, seed=1))
+    assert out["frequency_coverage"] == 1.0              # plain coverage holds at init: it cannot fail
+    assert out["frequency_coverage_concentrated"] == 0.0
+    assert out["n_single_frequency"] == 0
+    assert out["single_amplitude_spread_median"] is None and out["single_phase_residual_median_abs"] is None
+
+
+def test_amplitude_spread_and_neuron_form_on_hand_built_neurons():
+    """One neuron u = cos(1 + ζa), v = 2cos(2 + ζa), w = cos(3 + ζa) at ζ = 1, p = 7: spread 2/1 − 1 = 1, phase
+    residual 1 + 2 − 3 = 0; a second with w phase 2.5: residual 0.5; both single-frequency, zero mean."""
+    p = 7
+    model = PolyNet(p, 2, 2, p, init_scale=0.0)   # float32: tolerances 1e-6
+    with torch.no_grad():
+        for i, (amp_v, th_w) in enumerate([(2.0, 3.0), (1.0, 2.5)]):
+            model.embed[0, :, i] = wave(p, 1, 1.0)
+            model.embed[1, :, i] = wave(p, 1, 2.0, amp_v)
+            model.unembed[i] = wave(p, 1, th_w)
+    assert F.amplitude_spread(model).tolist() == pytest.approx([1.0, 0.0], abs=1e-6)
+    form = F.neuron_form(model, torch.tensor([True, True]))
+    assert form["n_single_frequency"] == 2
+    assert form["single_amplitude_spread_median"] == pytest.approx(0.5, abs=1e-6)   # midpoint of 1 and 0
+    assert form["single_phase_residual_median_abs"] == pytest.approx(0.25, abs=1e-6)
+    assert form["single_dc_fraction_median"] == pytest.approx(0.0, abs=1e-6)

@@ -90,3 +90,47 @@ def test_per_vector_single_irrep_construction():
     out = analyze_group_net(construct_group("S4"), "S4")
     assert out["irrep_power_min_per_vector"] == pytest.approx([1.0, 1.0, 1.0], abs=1e-9)
     assert out["dominant_irrep_agreement"] == 1.0
+
+
+# --- issue 31: single-irrep counts, rank statement, trivial share; parity top-norm neurons ---------------
+
+def test_irrep_rank_agreement_hand_values():
+    from fourier_circuits.analysis.irreps import irrep_rank_agreement
+    dims, nontrivial = [1, 1, 2, 3, 3], [1, 2, 3, 4]   # S4: trivial, sign, [2,2], two 3-dim irreps
+    assert irrep_rank_agreement([0, 2, 16, 54, 54], dims, nontrivial) == 1.0
+    # pairs with d_R < d_R': (1,2) (1,3) (1,4) (2,3) (2,4); 16 > 10 breaks (2,3) only
+    assert irrep_rank_agreement([0, 2, 16, 10, 54], dims, nontrivial) == pytest.approx(4 / 5)
+    assert irrep_rank_agreement([0] * 5, dims, nontrivial) is None
+
+
+@pytest.mark.parametrize("spec", ["S3", "S4"])
+def test_construction_single_irrep_counts_and_no_trivial(spec):
+    """construct_group: 2 d³ neurons per non-trivial irrep, all single-irrep, none on the trivial one."""
+    out = analyze_group_net(construct_group(spec), spec)
+    reps = irreps(spec)
+    assert out["single_irrep_neurons_per_irrep"] == {r.name: (0 if r.is_trivial else 2 * r.dim ** 3) for r in reps}
+    assert out["nontrivial_irrep_coverage_single"] == 1.0 and out["irrep_rank_agreement_single"] == 1.0
+    assert out["trivial_share_vs_random"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_trivial_share_vs_random():
+    """≈ 1 at a random init; |G| for a network of constant vectors (all of ‖θ‖² in the trivial irrep)."""
+    task = GroupComposition("S3")
+    init = analyze_group_net(PolyNet(6, 2, 400, 6, degree=2, seed=0), "S3")
+    assert init["trivial_share_vs_random"] == pytest.approx(1.0, abs=0.1)
+    assert init["n_single_irrep"] < 0.05 * 400
+    const = PolyNet(task.vocab_size, 2, 3, task.n_classes, degree=2, init_scale=0.0)
+    with torch.no_grad():
+        const.embed.fill_(1.0)
+        const.unembed.fill_(1.0)
+    assert analyze_group_net(const, "S3")["trivial_share_vs_random"] == pytest.approx(6.0)
+
+
+def test_parity_top_norm_neurons_of_the_construction_and_of_an_init():
+    task = SparseParity(10, 4, seed=1)
+    out = analyze_parity_net(construct_parity(10, 4, task.support), task)
+    assert out["n_top"] == 8 and out["support_fraction_median_top"] == pytest.approx(1.0)
+    assert out["balance_log_dev_max_top"] == pytest.approx(0.0, abs=1e-12)
+    assert out["w_antisymmetry_min_top"] == pytest.approx(1.0) and out["sign_rule_fraction_top"] == 1.0
+    init = analyze_parity_net(ParityNet(10, 40, 4, seed=0), task)
+    assert init["support_fraction_median_top"] < 0.7 and init["sign_rule_fraction_top"] is None
