@@ -173,3 +173,17 @@ def test_amplitude_spread_and_neuron_form_on_hand_built_neurons():
     assert form["single_amplitude_spread_median"] == pytest.approx(0.5, abs=1e-6)   # midpoint of 1 and 0
     assert form["single_phase_residual_median_abs"] == pytest.approx(0.25, abs=1e-6)
     assert form["single_dc_fraction_median"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frequency_mass_ratio():
+    """1 on the construction (equal ν-mass per frequency), 2 with one frequency's neurons at half their ν-mass
+    (p = 7: 3 blocks of 8 neurons), None at a random init (no concentrated neuron)."""
+    model = construct_modadd(7, 2)
+    mask = F.significant_neurons(model)
+    assert F.frequency_mass_ratio(model, mask) == pytest.approx(1.0, abs=1e-9)
+    with torch.no_grad():
+        model.embed[..., :8] *= 0.5 ** (1 / model.nu)
+        model.unembed[:8] *= 0.5 ** (1 / model.nu)
+    assert F.frequency_mass_ratio(model, mask) == pytest.approx(2.0, rel=1e-9)
+    init = PolyNet(11, 2, 64, 11, seed=1)
+    assert F.frequency_mass_ratio(init, F.significant_neurons(init)) is None

@@ -20,6 +20,7 @@ from fourier_circuits.models.margins import normalized_margin
 from fourier_circuits.reproduce.claims import (
     Claim,
     coverage_claim,
+    frequency_mass_claim,
     irrep_claims,
     margin_claim,
     neuron_form_claims,
@@ -72,7 +73,7 @@ def claims_for(run, task: str, relu: bool = False) -> list[Claim]:
     """Every claim builder that applies to a run of `task` (the figures' claims on that kind of run)."""
     out = [margin_claim(run), *single_frequency_claims(run, "irreps" if task == "group" else "frequencies")]
     if task == "modadd":
-        out += [coverage_claim(run), *neuron_form_claims(run)] + ([relu_claim(run)] if relu else [])
+        out += [coverage_claim(run), *neuron_form_claims(run)] + ([relu_claim(run)] if relu else [frequency_mass_claim(run)])
     if task == "group":
         out += irrep_claims(run)
     if task == "parity":
@@ -155,6 +156,11 @@ def _damaged(kind: str):
             other = torch.arange(model.width).roll(model.width // 3)
             model.embed += model.embed[..., other].clone()
             model.unembed += model.unembed[other].clone()
+        elif kind == "p=7, one frequency at half mass":   # the first block's neurons scaled to half their ν-mass
+            scale = torch.ones(model.width, dtype=model.embed.dtype)
+            scale[: model.width // 3] = 0.5 ** (1 / model.nu)
+            model.embed *= scale
+            model.unembed *= scale[:, None]
         else:
             model.unembed.copy_(model.unembed[:, torch.randperm(7, generator=torch.Generator().manual_seed(0))])
     return cfg, "modadd", model
@@ -163,6 +169,7 @@ def _damaged(kind: str):
 DAMAGED = {  # what each damage must fail
     "S4, sign irrep dropped": ("every non-trivial irrep is used", "bigger irreps get more neurons"),
     "p=7, neurons of two frequencies merged": ("share with max power", "every frequency", "normalized margin"),
+    "p=7, one frequency at half mass": ("every frequency carries the same mass", "normalized margin"),
     "p=7, class axis of w shuffled": ("share with max power", "normalized margin"),
 }
 

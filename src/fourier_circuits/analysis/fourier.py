@@ -205,6 +205,23 @@ def amplitude_spread(model: PolyNet) -> torch.Tensor:
     return norms.max(dim=1).values / norms.min(dim=1).values - 1
 
 
+def frequency_mass_ratio(model: PolyNet, mask: torch.Tensor) -> float | None:
+    """max_ζ M(ζ) / min_ζ M(ζ), M(ζ) = Σ ‖θ_i‖^ν over the concentrated neurons (in `mask`, max power ≥
+    CONCENTRATED_POWER) of dominant frequency ζ, ζ = 1..(p−1)/2; None if some frequency has none.
+
+    A max-margin network gives every frequency the same mass: its logit margin against a wrong class at offset
+    d = c − y ≠ 0 is ∝ Σ_ζ M(ζ)(1 − cos(2πζd/p)), whose mean over d ≠ 0 does not depend on how M is split, so its
+    minimum is largest when it is constant in d, i.e. when all M(ζ) are equal (the DFT of a function constant
+    off d = 0). A random init has no concentrated neuron.
+    """
+    spectrum = neuron_spectrum(model)
+    keep = mask & (spectrum_max_power(spectrum) >= CONCENTRATED_POWER)
+    mass_i = model.neuron_sq_norms().detach().to(torch.float64).pow(model.nu / 2)[keep]
+    half = (model.vocab_size - 1) // 2
+    mass = torch.zeros(half + 1, dtype=torch.float64).index_add_(0, spectrum_dominant_frequency(spectrum)[keep], mass_i)[1:]
+    return float(mass.max() / mass.min()) if bool((mass > 0).all()) else None
+
+
 def neuron_form(model: PolyNet, mask: torch.Tensor) -> dict:
     """The §5 form of the single-frequency neurons (significant, max power ≥ SINGLE_POWER): medians of their
     amplitude spread (equal β: 0), DC fraction S_i(0)/Σ_ζ S_i(ζ) (zero mean: 0) and |θ_1 + .. + θ_k − θ_w|
@@ -228,8 +245,8 @@ def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
     neurons_per_frequency ({ζ: count}, int keys), dc_fraction_max, phase_residual_max_abs,
     phase_residual_median_abs, amplitude_balance_median; frequency_coverage_concentrated (fraction of
     1..(p−1)/2 that is the dominant frequency of a concentrated neuron, max power ≥ CONCENTRATED_POWER: a random
-    init has almost none, so it fails where plain coverage holds with probability ≥ 0.997); the `neuron_form`
-    keys. Statistics over an empty set are None.
+    init has almost none, so it fails where plain coverage holds with probability ≥ 0.997); frequency_mass_ratio
+    (`frequency_mass_ratio`: 1 at max margin); the `neuron_form` keys. Statistics over an empty set are None.
     """
     mask = significant_neurons(model, rel_threshold)
     spectrum = neuron_spectrum(model)
@@ -258,5 +275,6 @@ def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
         "amplitude_balance_median": statistic(balance, median),
         "frequency_coverage_concentrated": (torch.unique(freqs[sig_power >= CONCENTRATED_POWER]).numel()
                                             / ((p - 1) // 2)),
+        "frequency_mass_ratio": frequency_mass_ratio(model, mask),
         **neuron_form(model, mask),
     }

@@ -146,6 +146,18 @@ def coverage_claim(run: RunOutcome) -> Claim:
                     fmt=".2f", note="[MO] Fig 7, [LI] Fig 2a: all frequencies used", run=run)
 
 
+MASS_RATIO = 1.2  # equal per-frequency mass at max margin; 20% chosen
+
+
+def frequency_mass_claim(run: RunOutcome) -> Claim:
+    """Every frequency carries the same share of ‖θ‖_{2,ν}^ν (analysis.fourier.frequency_mass_ratio: forced by
+    max margin, [MO] Fig 7's near-uniform histogram in mass rather than in counts): max/min per-frequency mass
+    over concentrated neurons ≤ 1.2; a missing frequency or a network without concentrated neurons fails."""
+    return at_most(f"every frequency carries the same mass Σ‖θ_i‖^ν: max/min over frequencies ({run_label(run)})",
+                   run.analysis.get("frequency_mass_ratio"), MASS_RATIO, run=run,
+                   note="[MO] Fig 7: near uniform; max margin forces equal masses (20% chosen)")
+
+
 # --- the shape of a max-margin neuron (THEORY.md §5) ------------------------------------------------------
 # The papers state the form exactly ([MO] Lemma/Thm 7, [LI] Thm 4.1's neurons) and give no tolerance; the
 # tolerances below are chosen: 10% amplitude spread, 1% of the power in the mean, 0.1 rad of phase.
