@@ -285,6 +285,16 @@ class RunIndex:
             self._insert(con, record, config)
         con.close()
 
+    def status(self, run_dir: str | Path) -> str | None:
+        """The status the index holds for a run directory (None: no row, or no index)."""
+        if not self.path.exists():
+            return None
+        con = self._connect()
+        with con:
+            row = con.execute("SELECT status FROM runs WHERE run_dir = ?", (str(Path(run_dir).resolve()),)).fetchone()
+        con.close()
+        return row[0] if row else None
+
     def list(self) -> list[dict]:
         if not self.path.exists():
             return []

@@ -80,15 +80,24 @@ RESULT_NUMBERS = ("steps", "seconds", "normalized_margin", "gamma_star", "margin
                   "test_accuracy", "train_loss")
 
 
+def _stored_result(cfg: TrainConfig, run_dir: Path, index: store.RunIndex, record: dict) -> dict:
+    """The result of a finished run; its index row is brought up to date when a kill came between result.json
+    and the row."""
+    result = read_result(run_dir)
+    if index.status(run_dir) != result["status"]:
+        index.upsert({**record, **result}, cfg.to_dict())
+    return result
+
+
 def _train_in_store(cfg: TrainConfig, run_dir: Path, index: store.RunIndex, progress: bool, wait: bool) -> dict:
     result_path = run_dir / "result.json"
+    record = {"run_dir": str(run_dir), "task": cfg.task, "model": cfg.model, "p": cfg.p, "k": cfg.k,
+              "width": cfg.width, "recipe": cfg.recipe, "seed": cfg.seed}
     if result_path.exists():
-        return read_result(run_dir)
+        return _stored_result(cfg, run_dir, index, record)
     with store.run_lock(run_dir, wait):  # another process training this run: wait, or RunBusyError
         if result_path.exists():  # it finished while we waited for the lock
-            return read_result(run_dir)
-        record = {"run_dir": str(run_dir), "task": cfg.task, "model": cfg.model, "p": cfg.p, "k": cfg.k,
-                  "width": cfg.width, "recipe": cfg.recipe, "seed": cfg.seed}
+            return _stored_result(cfg, run_dir, index, record)
         index.upsert({**record, "status": "running"}, cfg.to_dict())
         try:
             result = Trainer(cfg, RunRecorder(run_dir), progress).run()
