@@ -4,8 +4,8 @@ Each claim builder of `reproduce.claims` (and the figure recipes' own: the ReLU 
 at ci) is evaluated on the real analysis (`TaskKind.analyze`) of randomly initialized networks of the configs
 the figures train (p, width small), three seeds each: every claim must fail. Then on the explicit max-margin
 constructions (THEORY.md §6), measured the same way against a random init of their shape: every claim must
-hold. Transformer claims are not here: their value is the trained / init ratio of head power, 1 by
-definition on an untrained network (< 1.5).
+hold. The transformer recipes (li-fig3/9/10) are run whole on untrained transformers of their ci configs.
+Damaged constructions fail the claims that describe the damage.
 """
 from __future__ import annotations
 
@@ -104,6 +104,24 @@ def test_no_claim_holds_for_an_untrained_network(name, seed, tmp_path):
     claims.append(paper_margin_claim(Ctx("ci"), run))   # ci: positive and still rising
     assert claims
     assert not [c for c in claims if c.holds], [(c.claim, c.measured) for c in claims if c.holds]
+
+
+@dataclass
+class UntrainedContext:
+    """A figure context whose runs are untrained (step 0)."""
+    scale: str
+    fig_dir: Path
+
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[Outcome]:
+        return [untrained(o, self.fig_dir / f"run{i}") for i, o in enumerate(overrides)]
+
+
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_no_transformer_claim_holds_for_an_untrained_transformer(k, tmp_path):
+    """li-fig3/9/10 on their ci configs at step 0: head power / init = 1 (< 1.5), no test accuracy yet."""
+    from fourier_circuits.reproduce.figures import _li_transformer
+    claims, _ = _li_transformer(UntrainedContext("ci", tmp_path), k)
+    assert claims and not [c for c in claims if c.holds], [(c.claim, c.measured) for c in claims if c.holds]
 
 
 def constructed(overrides: dict, model) -> ConstructedRun:
