@@ -134,3 +134,5 @@ def test_parity_top_norm_neurons_of_the_construction_and_of_an_init():
     assert out["w_antisymmetry_min_top"] == pytest.approx(1.0) and out["sign_rule_fraction_top"] == 1.0
     init = analyze_parity_net(ParityNet(10, 40, 4, seed=0), task)
     assert init["support_fraction_median_top"] < 0.7 and init["sign_rule_fraction_top"] is None
+    assert out["balance_log_dev_median_top"] == pytest.approx(0.0, abs=1e-12)
+    assert out["w_antisymmetry_median_top"] == pytest.approx(1.0)

@@ -38,7 +38,8 @@ FAKE_ANALYSIS = dict(frac_neurons_power_ge_095=1.0, max_power_median=0.97, max_p
                      test_accuracy=1.0, train_acc_step=100, test_acc_step=400, trivial_irrep_neurons=0, n_significant=10,
                      frequency_coverage_concentrated=1.0, frequency_mass_ratio=1.0, n_single_frequency=10,
                      single_amplitude_spread_median=0.0, single_dc_fraction_median=0.0, single_phase_residual_median_abs=0.0,
-                     n_top=8, support_fraction_median_top=1.0, balance_log_dev_max_top=0.0, w_antisymmetry_min_top=1.0,
+                     n_top=8, support_fraction_median_top=1.0, balance_log_dev_median_top=0.0,
+                     w_antisymmetry_median_top=1.0,
                      sign_rule_fraction_top=1.0, n_single_irrep=10, single_irrep_neurons_per_irrep={"a": 4, "b": 6},
                      nontrivial_irrep_coverage_single=1.0, irrep_rank_agreement_single=1.0, trivial_share_vs_random=0.0,
                      figures=[])

@@ -25,8 +25,9 @@ def analyze_parity_net(model, task, rel_threshold: float = 1e-2) -> dict:
     neurons and j ∈ S), w_antisymmetry_min ((w0 − w1)² / (2‖w‖²), 1 for w ∝ [1, −1]), sign_rule_fraction
     (fraction of significant neurons with (Π_{j∈S} u_i[j])·(w_i[0] − w_i[1]) ≥ 0).
     Over the top-norm neurons (‖θ_i‖ ≥ TOP_NORM · max_l ‖θ_l‖, the ones [MO] Fig 5 shows): n_top,
-    support_fraction_median_top, balance_log_dev_max_top (max over them and j ∈ S of |ln(|u_i[j]| / ‖w_i‖)|: 0
-    when |u_i[j]| = ‖w_i‖), w_antisymmetry_min_top, and sign_rule_fraction_top (over the top neurons that live
+    support_fraction_median_top, balance_log_dev_median_top / _max_top (per neuron the largest |ln(|u_i[j]| /
+    ‖w_i‖)| over j ∈ S, 0 when |u_i[j]| = ‖w_i‖; median / max over the top neurons), w_antisymmetry_median_top /
+    _min_top, and sign_rule_fraction_top (over the top neurons that live
     on S, support fraction ≥ ON_SUPPORT; None if none does, as at a random init: the sign of a neuron spread
     over all coordinates says nothing).
     """
@@ -44,7 +45,7 @@ def analyze_parity_net(model, task, rel_threshold: float = 1e-2) -> dict:
     norms = model.neuron_sq_norms().detach().to(torch.float64).sqrt()
     top = mask & (norms >= TOP_NORM * norms.max())
     on_support = top & (frac >= ON_SUPPORT)
-    log_dev = (u[:, support].abs() / w_norm[:, None]).log().abs()[top]
+    log_dev = (u[:, support].abs() / w_norm[:, None]).log().abs().max(dim=1).values[top]
     all_antisym = (w[:, 0] - w[:, 1]).pow(2) / (2 * w_norm.pow(2))
     all_sign = u[:, support].prod(dim=1) * (w[:, 0] - w[:, 1])
     return {
@@ -60,7 +61,9 @@ def analyze_parity_net(model, task, rel_threshold: float = 1e-2) -> dict:
         "sign_rule_fraction": _stat(sign, lambda x: (x >= 0).double().mean()),
         "n_top": int(top.sum()),
         "support_fraction_median_top": _stat(frac[top], _median),
+        "balance_log_dev_median_top": _stat(log_dev, _median),
         "balance_log_dev_max_top": _stat(log_dev, torch.max),
+        "w_antisymmetry_median_top": _stat(all_antisym[top], _median),
         "w_antisymmetry_min_top": _stat(all_antisym[top], torch.min),
         "sign_rule_fraction_top": _stat(all_sign[on_support], lambda x: (x >= 0).double().mean()),
     }
