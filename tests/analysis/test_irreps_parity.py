@@ -12,25 +12,34 @@ from fourier_circuits.tasks.parity import SparseParity
 from fourier_circuits.theory.groups import construct_group
 from fourier_circuits.theory.parity import construct_parity
 
+# THEORY.md §6: the construction has 2·d³ neurons per non-trivial real irrep of dimension d. The dimensions are
+# the textbook ones (S4, S5 by the hook length formula; D5: sign, two 2-dim rotations; C2xC2: three signs).
+CONSTRUCTION_NEURONS = {
+    "S4": {"[4]": 0, "[1,1,1,1]": 2, "[2,2]": 16, "[3,1]": 54, "[2,1,1]": 54},
+    "S5": {"[5]": 0, "[1,1,1,1,1]": 2, "[4,1]": 128, "[2,1,1,1]": 128, "[3,2]": 250, "[2,2,1]": 250,
+           "[3,1,1]": 432},
+    "D5": {"trivial": 0, "sign": 2, "rho1": 16, "rho2": 16},
+    "C2xC2": {"trivial": 0, "(trivial,sign)": 2, "(sign,trivial)": 2, "(sign,sign)": 2},
+}
+
 
 @pytest.mark.parametrize("spec", ["S4", "S5", "D5", "C2xC2"])
 def test_construction_is_single_irrep(spec):
+    """Counts from THEORY.md §6 and the irreps' textbook dimensions, not from the analysis' own formulas."""
     model = construct_group(spec)
     out = analyze_group_net(model, spec)
-    reps = irreps(spec)
-    nontrivial = [r.name for r in reps if not r.is_trivial]
-    assert out["n_significant"] == model.width
+    expected = CONSTRUCTION_NEURONS[spec]
+    width = sum(expected.values())
+    assert model.width == width and out["n_significant"] == width
+    assert out["neurons_per_irrep"] == expected
     assert out["irrep_power_min"] == pytest.approx(1.0, abs=1e-9)
     assert out["irrep_power_median"] == pytest.approx(1.0, abs=1e-9)
-    assert out["irreps_used"] == nontrivial and out["nontrivial_irrep_coverage"] == 1.0
+    assert out["irreps_used"] == [name for name, n in expected.items() if n]
+    assert out["nontrivial_irrep_coverage"] == 1.0
     assert out["trivial_irrep_neurons"] == 0 and out["trivial_power_max"] < 1e-12
-    total = sum(r.dim**3 for r in reps if not r.is_trivial)
-    for r in reps:
-        expected = 0 if r.is_trivial else 2 * r.dim**3
-        assert out["neurons_per_irrep"][r.name] == expected
-        assert out["expected_fraction_per_irrep"][r.name] == pytest.approx(
-            0.0 if r.is_trivial else r.dim**3 / total)
-        assert out["observed_fraction_per_irrep"][r.name] == pytest.approx(out["expected_fraction_per_irrep"][r.name])
+    for name, n in expected.items():
+        assert out["observed_fraction_per_irrep"][name] == pytest.approx(n / width, abs=1e-12)
+        assert out["expected_fraction_per_irrep"][name] == pytest.approx(n / width, abs=1e-12)
 
 
 @pytest.mark.parametrize("spec", ["S4", "D5"])
@@ -131,8 +140,8 @@ def test_parity_top_norm_neurons_of_the_construction_and_of_an_init():
     out = analyze_parity_net(construct_parity(10, 4, task.support), task)
     assert out["n_top"] == 8 and out["support_fraction_median_top"] == pytest.approx(1.0)
     assert out["balance_log_dev_max_top"] == pytest.approx(0.0, abs=1e-12)
+    assert out["balance_log_dev_median_top"] == pytest.approx(0.0, abs=1e-12)
     assert out["w_antisymmetry_min_top"] == pytest.approx(1.0) and out["sign_rule_fraction_top"] == 1.0
+    assert out["w_antisymmetry_median_top"] == pytest.approx(1.0)
     init = analyze_parity_net(ParityNet(10, 40, 4, seed=0), task)
     assert init["support_fraction_median_top"] < 0.7 and init["sign_rule_fraction_top"] is None
-    assert out["balance_log_dev_median_top"] == pytest.approx(0.0, abs=1e-12)
-    assert out["w_antisymmetry_median_top"] == pytest.approx(1.0)
