@@ -22,7 +22,8 @@ OUT = Path(__file__).parent / "results" / "min_width"
 CASES = [(13, 2, "margin", 3, True, None), (17, 2, "margin", 3, True, 48), (19, 2, "margin", 2, False, 54),
          (23, 2, "margin", 2, False, 66), (7, 2, "margin", 3, True, None), (5, 3, "margin", 2, True, 32),
          (11, 2, "margin", 2, False, 30), (7, 3, "margin", 2, False, 48), (29, 2, "margin", 2, False, 84),
-         (31, 2, "margin", 2, False, 90), (5, 2, "fit", 2, True, None), (7, 2, "fit", 2, True, None),
+         (31, 2, "margin", 2, False, 90), (5, 2, "margin", 3, True, None), (5, 2, "fit", 2, True, None),
+         (7, 2, "fit", 2, True, None),
          (11, 2, "fit", 2, True, None), (13, 2, "fit", 2, True, None), (5, 4, "margin", 2, False, 128),
          (11, 3, "margin", 2, False, 80)]
 
