@@ -234,6 +234,8 @@ def _screen_tiles(model: PolyNet, block: int | None = None):
     k, p, m, C = model.n_inputs, model.vocab_size, model.width, model.n_classes
     L, R = (k + 1) // 2, k - (k + 1) // 2
     block = min(block or m, m)
+    gemm_threads = torch.get_num_threads()
+    torch.set_num_threads(1)    # many small cached ops: threads cost more in OpenMP waits than they give
     n_blocks = -(-m // block)
     embed32, w32 = model.embed.detach().float(), model.unembed.detach().float()
     X = _table(embed32, range(L), product=True).mul_(math.factorial(k))        # (p^L, m)
@@ -251,33 +253,38 @@ def _screen_tiles(model: PolyNet, block: int | None = None):
     r_suf = max(1, min(p, (1 << 23) // (suf * C * m)))                    # Y ≤ 32 MB
     r_gemm = max(1, min(p, GEMM_TILE_VALUES // (pre * r_suf * suf * C)))  # a_1 values per matmul
     r_sub = max(1, min(r_gemm, SCREEN_TILE_VALUES // (pre * r_suf * suf * C)))  # ... per cached sub-tile
-    for j0 in range(0, p, r_suf):
-        j1 = min(j0 + r_suf, p)
-        s_rows = torch.arange(j0 * suf, j1 * suf)
-        Y = (XB[s_rows][:, None, :] * w32.T[None]).reshape(-1, m)             # ((s, c), m)
-        e_s = e_suf[s_rows][None, :]
-        for i0 in range(0, p, r_gemm):
-            i1 = min(i0 + r_gemm, p)
-            Xa = X[i0 * pre:i1 * pre]
-            f = Xa[:, :block] @ Y[:, :block].T
-            for h in range(block, m, block):
-                f.addmm_(Xa[:, h:h + block], Y[:, h:h + block].T)
-            for t0 in range(i0, i1, r_sub):            # the rest runs on sub-tiles that stay in cache
-                t1 = min(t0 + r_sub, i1)
-                a_rows = torch.arange(t0 * pre, t1 * pre)
-                shape = (t1 - t0, *[p] * (L - 1), j1 - j0, *[p] * (R - 1))
-                logits = f[(t0 - i0) * pre:(t1 - i0) * pre].view(*shape, C)
-                e = torch.minimum(e_pre[a_rows][:, None], e_s).mul_(g_T).add_(e64).view(shape)
-                for j in range(k):                                              # + Σ_S ε_S g_S, broadcast
-                    index = [slice(None)] * k
-                    if j != 0:
-                        index[0] = slice(t0, t1)
-                    if j != L:
-                        index[L] = slice(j0, j1)
-                    logits += side[j][tuple(index)]
-                    e += side_bound[j][tuple(index)]
-                rows = (a_rows[:, None] * p**R + s_rows[None, :]).flatten()
-                yield rows, logits.view(-1, C), e.flatten()
+    try:
+        for j0 in range(0, p, r_suf):
+            j1 = min(j0 + r_suf, p)
+            s_rows = torch.arange(j0 * suf, j1 * suf)
+            Y = (XB[s_rows][:, None, :] * w32.T[None]).reshape(-1, m)             # ((s, c), m)
+            e_s = e_suf[s_rows][None, :]
+            for i0 in range(0, p, r_gemm):
+                i1 = min(i0 + r_gemm, p)
+                Xa = X[i0 * pre:i1 * pre]
+                torch.set_num_threads(gemm_threads)          # only the large matmuls use every thread
+                f = Xa[:, :block] @ Y[:, :block].T
+                for h in range(block, m, block):
+                    f.addmm_(Xa[:, h:h + block], Y[:, h:h + block].T)
+                torch.set_num_threads(1)
+                for t0 in range(i0, i1, r_sub):            # the rest runs on sub-tiles that stay in cache
+                    t1 = min(t0 + r_sub, i1)
+                    a_rows = torch.arange(t0 * pre, t1 * pre)
+                    shape = (t1 - t0, *[p] * (L - 1), j1 - j0, *[p] * (R - 1))
+                    logits = f[(t0 - i0) * pre:(t1 - i0) * pre].view(*shape, C)
+                    e = torch.minimum(e_pre[a_rows][:, None], e_s).mul_(g_T).add_(e64).view(shape)
+                    for j in range(k):                                              # + Σ_S ε_S g_S, broadcast
+                        index = [slice(None)] * k
+                        if j != 0:
+                            index[0] = slice(t0, t1)
+                        if j != L:
+                            index[L] = slice(j0, j1)
+                        logits += side[j][tuple(index)]
+                        e += side_bound[j][tuple(index)]
+                    rows = (a_rows[:, None] * p**R + s_rows[None, :]).flatten()
+                    yield rows, logits.view(-1, C), e.flatten()
+    finally:
+        torch.set_num_threads(gemm_threads)
 
 
 @torch.no_grad()
@@ -323,17 +330,21 @@ def screen_population(model: PolyNet, labels: torch.Tensor, train_mask: torch.Te
     margin_hat = torch.empty(n, dtype=torch.float64)
     ce = torch.empty(n, dtype=torch.float64)
     bound = torch.empty(n, dtype=torch.float64)
-    for rows, f, e in _screen_tiles(model, block):
-        y = labels[rows]
-        if visit is not None:
-            keep = train_mask[rows]
-            visit(f[keep], y[keep])
-        f_y = f.gather(1, y[:, None])[:, 0]
-        top = f.amax(1)
-        lse = torch.sub(f, top[:, None]).exp_().sum(1).log_().add_(top)     # torch.logsumexp is slower here
-        ce[rows] = lse.sub_(f_y).double()
-        margin_hat[rows] = f_y.sub_(f.scatter_(1, y[:, None], float("-inf")).amax(1)).double()
-        bound[rows] = e
+    threads = torch.get_num_threads()          # `_screen_tiles` runs its small ops on one thread
+    try:
+        for rows, f, e in _screen_tiles(model, block):
+            y = labels[rows]
+            if visit is not None:
+                keep = train_mask[rows]
+                visit(f[keep], y[keep])
+            f_y = f.gather(1, y[:, None])[:, 0]
+            top = f.amax(1)
+            lse = torch.sub(f, top[:, None]).exp_().sum(1).log_().add_(top)     # torch.logsumexp is slower here
+            ce[rows] = lse.sub_(f_y).double()
+            margin_hat[rows] = f_y.sub_(f.scatter_(1, y[:, None], float("-inf")).amax(1)).double()
+            bound[rows] = e
+    finally:
+        torch.set_num_threads(threads)
     if not (torch.isfinite(margin_hat).all() and torch.isfinite(bound).all()):
         return None
     D = 2 * bound + 2.0**-23 * margin_hat.abs()
