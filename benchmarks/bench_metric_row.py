@@ -18,9 +18,23 @@ ratio = new row / the faster matmul, in wall seconds and in process CPU seconds.
 machine is shared: under load the wall times stretch, and with 2 threads the CPU seconds include OpenMP
 spin-waits; `--threads 1` makes the CPU seconds the work itself.
 
-Measured (2026-12-04, 2-core Intel Xeon (AVX-512, AMX), torch 2.13 CPU, 2 threads, shared machine; load
-average at the time in the output): see the numbers recorded in the commit that added this docstring's table
-below.
+Measured 2026-12-04 on this project's 2-core Intel Xeon (AVX-512; torch 2.13 CPU, MKL), a machine shared with
+other engineers (load average 5-15 on 2 cores throughout, so wall times are stretched; the CPU seconds of a
+1-thread run are the work itself). li-nn-k4 at its initialization unless said:
+                                              wall s      CPU s     load
+  old row, 1 thread (8192-row sample, x298)   1874.7      601.7     ~9
+  new row, 1 thread                            101.9       19.3     ~9
+  fp32 matmul 1.35 TFLOP, 1 thread              25.7        8.5     ~9
+  new row, 2 threads                            36.4       18.2     ~5.6
+  fp32 matmul 1.35 TFLOP, 2 threads             17.8        8.9     ~5.6
+  new / matmul: 2.0 (wall, 2 threads), 2.3 (CPU, 1 thread); old / new: 31 (CPU)
+  screen: 8858 rows recomputed in float64 (1 could be the minimum, 8857 could flip), max D = 1.5e-3;
+  after 300 li steps (full benchmark run, before the one-thread fix below): 3877 rows (1 + 3876), D ≤ 1.3e-2.
+  Before small ops ran on one thread, the 2-thread row took 373 s wall / 129 s CPU at load ~6 (OpenMP waits
+  of many cached-size ops on an oversubscribed machine); the same full run at load ~14 gave old 3189 s,
+  new 568 s, matmul 43 s (wall).
+On an idle machine the work above (19 s CPU, of which ~9 s are matmuls on both cores) puts the row near
+10-14 s; not measured idle here.
 """
 from __future__ import annotations
 
