@@ -313,15 +313,20 @@ LI_TF_CI = {3: dict(_TF_CI, p=7, k=3, train_fraction=0.7, init_scale=0.3, steps=
 # seconds + metric rows × row seconds), from benchmarks/bench_transformer_paper.py on 2026-12-04 (1 thread of a
 # shared 2-core machine). They need a GPU: `fourier-circuits reproduce li-fig3 li-fig4 li-fig9 li-fig10
 # --scale paper` on a CUDA machine (`--device auto` takes it).
-PAPER_TF_CPU_HOURS = {"li-tf-k5": 494.7}
+PAPER_TF_CPU_HOURS = {"li-tf-k3": 1538, "li-tf-k4": 948, "li-tf-k5": 495,
+                      "li-grok-k2": 143, "li-grok-k3": 207, "li-grok-k4": 270, "li-grok-k5": 259}
+# and on a GPU at 50 TFLOP/s sustained (the dense FLOP count of steps and metric rows; bench_transformer_paper.py)
+PAPER_TF_GPU_MINUTES = {"li-tf-k3": 3.2, "li-tf-k4": 6.6, "li-tf-k5": 10.4,
+                        "li-grok-k2": 3.5, "li-grok-k3": 5.5, "li-grok-k4": 7.1, "li-grok-k5": 8.7}
 
 
 def gpu_note(recipe: FigureRecipe) -> str:
     """Why `recipe` is not run at paper scale without a GPU, and how to run it."""
     hours = [f"{p} ~{PAPER_TF_CPU_HOURS[p]:.0f} h" for p in recipe.gpu_presets if p in PAPER_TF_CPU_HOURS]
-    return (f"needs a GPU at paper scale ({', '.join(recipe.gpu_presets)}: 160 heads of 128; expected on this 2-core "
-            f"CPU per run: {', '.join(hours) or 'see benchmarks/bench_transformer_paper.py'}). On a CUDA machine: "
-            f"fourier-circuits reproduce {recipe.name} --scale paper")
+    gpu = [f"{p} ~{PAPER_TF_GPU_MINUTES[p]:.0f} min" for p in recipe.gpu_presets if p in PAPER_TF_GPU_MINUTES]
+    return (f"needs a GPU at paper scale ({', '.join(recipe.gpu_presets)}: 160 heads of 128; expected per run on this "
+            f"2-core CPU: {', '.join(hours) or 'see benchmarks/bench_transformer_paper.py'}; on a GPU at 50 TFLOP/s: "
+            f"{', '.join(gpu)}). On a CUDA machine: fourier-circuits reproduce {recipe.name} --scale paper")
 
 
 def _li_transformer(ctx: Context, k: int):
