@@ -16,7 +16,7 @@ speed, `models.margins.screen_population`: the margin h is the float64 margin of
 chosen by a rigorous float32 rounding bound), accuracies are exact, the losses are within the bound's 2·e_r per
 row of the float64 ones (its docstring), and for a float32 run the collapse statistics come from the same
 pass (the train rows' float32 logits, rounded once from the screen's). Everything else (ReLU nets, d ≠ k,
-parity and group-free models, test sets that are not the rest of the population, small rows) is the float64
+parity nets and the other models, test sets that are not the rest of the population, small rows) is the float64
 pass `evaluate_margins`.
 """
 from __future__ import annotations
@@ -130,7 +130,8 @@ class CollapseAccumulator:
         top = z.amax(1, keepdim=True)
         at_top = z == top
         second = z.masked_fill(at_top, float("-inf")).amax(1, keepdim=True)
-        second = torch.where(at_top.sum(1, keepdim=True) > 1, top, second)       # a tie at the top: gap 0
+        tied = (at_top.sum(1, keepdim=True) > 1) | (z.shape[1] == 1)
+        second = torch.where(tied, top, second)                                 # a tie at the top: gap 0
         gap = (top - second)[:, 0]
         # the softmax in the logits' dtype can be exactly 1 at y only if y is the top class by far: a gap
         # under 10 nats leaves Σ_{c≠y} e^{z_c − z_y} > 4e−5, far above half an ulp of 1 in any float dtype
