@@ -48,10 +48,10 @@ def test_float32_run_collapses_and_float64_run_of_the_same_seed_does_not():
 
 
 def _polynet_ce_run(dtype: str, run_dir=None) -> list[dict]:
-    # [LI]'s cross-entropy + AdamW on a homogeneous PolyNet, no penalty, lr 0.05, whole population: after
+    # [LI]'s cross-entropy + AdamW on a homogeneous PolyNet, no penalty and no weight decay, lr 0.05, whole population: after
     # 400 steps the train loss is ~1.4e-7 with logit gaps of ~28, between float32's one-hot threshold (~17)
     # and float64's (~37)
-    cfg = resolve_config(recipe="li", p=5, k=2, width=20, regularizer="none", lam=0.0, lr=0.05,
+    cfg = resolve_config(recipe="li", p=5, k=2, width=20, regularizer="none", lam=0.0, weight_decay=0.0, lr=0.05,
                          lr_schedule="constant", steps=400, n_evals=5, train_fraction=1.0, batch_size=None,
                          dtype=dtype, device="cpu")
     if run_dir is not None:
