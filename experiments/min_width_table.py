@@ -13,6 +13,11 @@ def fmt(x, spec: str = ".5f") -> str:
     return "—" if x is None else format(x, spec)
 
 
+def law(r: dict) -> str:
+    """The law's width (margin only: it is about γ*, not about fitting)."""
+    return str(r["law_width"]) if r["target"] == "margin" and r["law_width"] else "—"
+
+
 def compact(rows: list[dict]) -> None:
     """One line per case: the law's columns."""
     print("| target | k | p | bound | law | m_min | per frequency | best at m_min−1 | seeds | self-check | s |")
@@ -20,7 +25,7 @@ def compact(rows: list[dict]) -> None:
     for r in rows:
         c = r["self_check"]
         check = ("holds" if c["holds"] else f"fails ({c['m_min_doubled']})") if c["ran"] else "skipped"
-        print(f"| {r['target']} | {r['k']} | {r['p']} | {r['bound']} | {r['law_width'] or '—'} | {r['m_min']} | "
+        print(f"| {r['target']} | {r['k']} | {r['p']} | {r['bound']} | {law(r)} | {r['m_min']} | "
               f"{fmt(r['neurons_per_frequency'], '.1f')} | {fmt(r['best_below_m_min'])} | {r['seeds']} | {check} | "
               f"{r['seconds']:.0f} |")
 
@@ -41,7 +46,7 @@ def main() -> None:
         checked = ", ".join(f"{w['width']}: {w['best']:.5f} of {w['seeds']}" for w in c["widths"])
         check = (f"holds ({checked})" if c["ran"] and c["holds"] else f"FAILS → {c['m_min_doubled']}" if c["ran"]
                  else f"skipped: {c['skipped']}")
-        print(f"| {r['target']} | {r['k']} | {r['p']} | {r['bound']} | {r['law_width'] or '—'} | {r['m_min']} | "
+        print(f"| {r['target']} | {r['k']} | {r['p']} | {r['bound']} | {law(r)} | {r['m_min']} | "
               f"{fmt(r['neurons_per_frequency'], '.2f')} | {r['split_at_m_min']} | {fmt(r['best_below_m_min'])} | {widths} | "
               f"{stalls} | {check} | {r['seeds']} | {r.get('start') or 'bound'} | {r['seconds']:.0f} |")
 

@@ -162,7 +162,7 @@ def test_fit_at_p5_with_few_steps():
     """Cross-entropy fit at p = 5 with 150 steps, one seed: the answer is a width whose run classifies every
     point, the widths tried below it do not, and the split counts the significant neurons."""
     r = min_width(5, 2, target="fit", seeds=1, steps=150, check=False)
-    assert r["threshold"] == 1.0 and r["m_min"] is not None and 1 <= r["m_min"] <= 16
+    assert r["threshold"] == 1.0 and r["m_min"] is not None and 1 <= r["m_min"] <= 16 and r["law_width"] is None
     at = {w["width"]: w for w in r["widths"]}
     assert at[r["m_min"]]["best"] == 1.0
     assert all(at[m]["best"] < 1.0 for m in at if m < r["m_min"])

@@ -285,7 +285,7 @@ def report(p: int, k: int, target: str, seeds: int, check: bool, scan: WidthScan
                else "m_min = 1: no width below" if m_min == 1 else None)
     at_min = [t for t in trials if t.width == m_min and not t.doubled]
     best_at_min = max(at_min, key=lambda t: t.score) if at_min else None
-    law = law_width(p, k)
+    law = law_width(p, k) if target == "margin" else None       # the law is about γ*, not about fitting
     return {
         "p": p, "k": k, "target": target, "threshold": scan.threshold, "seeds": seeds,
         "gamma_star": gamma_star_modadd(p, k), "bound": scan.bound, "law_width": law,
