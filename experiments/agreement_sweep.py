@@ -3,7 +3,7 @@ order (issue 14: order ≤ 60 at k = 2, ≤ 24 at k = 3).
 
 The specs: `algebra.groups.buildable_specs` (C_n, D_n, S_n, A_n, Q8 and every direct product of two or
 three of them, in a canonical order) up to the order. Each (spec, k) gets
-  - `class_lp` (THEORY.md §8: the class LP over irreps, Frobenius–Schur indicators),
+  - `class_lp` (docs/theory.md §8: the class LP over irreps, Frobenius–Schur indicators),
   - `column_generation_group` (the symmetrized column generation: neurons found by sphere search, no irreps),
 and one JSON line: both values, the largest relative difference of the column generation's two bounds from
 the class LP (`worst`), whether that is ≤ 1e−6, and the seconds. Lines already in `--out` are skipped, so a

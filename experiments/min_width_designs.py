@@ -1,7 +1,7 @@
 """The phase designs behind the minimal-width law (docs/min_width.md): for k inputs, how many neurons one
 frequency needs so that their phases cancel every output character except the one carrying a_1+..+a_k − c.
 
-Neuron i at frequency ζ: u_{i,j}(a) = β cos(θ_{ij} + ωa), w_i(c) = β cos(θ_{i1}+..+θ_{ik} + ωc) (THEORY.md §5).
+Neuron i at frequency ζ: u_{i,j}(a) = β cos(θ_{ij} + ωa), w_i(c) = β cos(θ_{i1}+..+θ_{ik} + ωc) (docs/theory.md §5).
 (Σ_j u_j)^k w expands into characters (s_1 ζ, .., s_k ζ, −ζ) with s_j ≡ e_j (mod 2), |s_j| ≤ e_j, Σ e_j = k,
 with coefficient ∝ r_i e^{i v·θ_i}, v = s − (1,..,1). All wrong classes tie (as they must at γ*: the optimal
 dual weights every (x, c) pair) iff Σ_i r_i e^{i v·θ_i} = 0 for every v in V = {s − 1 : s ≠ 1} (p > 2k:

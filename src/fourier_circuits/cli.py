@@ -117,7 +117,7 @@ def theory(task: str, p: int | None, k: int, group: str | None, n: int | None, a
 @task_options
 @reports_errors
 def construct(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool) -> None:
-    """Build the explicit max-margin network (THEORY.md §6) and measure its normalized margin (float64)."""
+    """Build the explicit max-margin network (docs/theory.md §6) and measure its normalized margin (float64)."""
     kind = task_kind(task)
     t = make_task(task, p=p, k=k, group=group, n=n)
     if kind.construct is None:
@@ -137,7 +137,7 @@ def construct(task: str, p: int | None, k: int, group: str | None, n: int | None
               help="write the lower-bound network as a run directory (analyze and the plots work on it)")
 @reports_errors
 def solve(task: str, p: int | None, k: int, group: str | None, n: int | None, as_json: bool, out: str | None) -> None:
-    """Certified γ* for k-input composition in any finite group (THEORY.md §8): the class LP (upper bound,
+    """Certified γ* for k-input composition in any finite group (docs/theory.md §8): the class LP (upper bound,
     class weights q, the irreps the optimal neurons use) and a network reaching it (lower bound). Covers
     --task group and --task modadd with any modulus p ≥ 2, prime or composite."""
     kind = task_kind(task)

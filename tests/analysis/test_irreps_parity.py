@@ -1,4 +1,4 @@
-"""Irrep analysis of group nets and support analysis of parity nets (THEORY.md §5, §7)."""
+"""Irrep analysis of group nets and support analysis of parity nets (docs/theory.md §5, §7)."""
 import pytest
 import torch
 
@@ -12,7 +12,7 @@ from fourier_circuits.tasks.parity import SparseParity
 from fourier_circuits.theory.groups import construct_group
 from fourier_circuits.theory.parity import construct_parity
 
-# THEORY.md §6: the construction has 2·d³ neurons per non-trivial real irrep of dimension d. The dimensions are
+# docs/theory.md §6: the construction has 2·d³ neurons per non-trivial real irrep of dimension d. The dimensions are
 # the textbook ones (S4, S5 by the hook length formula; D5: sign, two 2-dim rotations; C2xC2: three signs).
 CONSTRUCTION_NEURONS = {
     "S4": {"[4]": 0, "[1,1,1,1]": 2, "[2,2]": 16, "[3,1]": 54, "[2,1,1]": 54},
@@ -25,7 +25,7 @@ CONSTRUCTION_NEURONS = {
 
 @pytest.mark.parametrize("spec", ["S4", "S5", "D5", "C2xC2"])
 def test_construction_is_single_irrep(spec):
-    """Counts from THEORY.md §6 and the irreps' textbook dimensions, not from the analysis' own formulas."""
+    """Counts from docs/theory.md §6 and the irreps' textbook dimensions, not from the analysis' own formulas."""
     model = construct_group(spec)
     out = analyze_group_net(model, spec)
     expected = CONSTRUCTION_NEURONS[spec]

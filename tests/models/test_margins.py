@@ -222,7 +222,7 @@ def assert_matches(model, p, k, mask, block=None):
 
 
 def perturbed_construction(p, k, noise, seed=0):
-    """The max-margin network of THEORY.md §6 plus Gaussian noise: nearly tied margins, as late in training."""
+    """The max-margin network of docs/theory.md §6 plus Gaussian noise: nearly tied margins, as late in training."""
     net = construct_modadd(p, k, torch.float32)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

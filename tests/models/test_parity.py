@@ -1,4 +1,4 @@
-"""ParityNet f(x) = Σ_i (u_i·x)^k w_i and its margins (THEORY.md §2, §3)."""
+"""ParityNet f(x) = Σ_i (u_i·x)^k w_i and its margins (docs/theory.md §2, §3)."""
 import pytest
 import torch
 

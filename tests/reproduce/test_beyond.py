@@ -20,7 +20,7 @@ def test_claims_hold_on_the_solver_and_name_what_they_measured(small_cases, tmp_
     claims, figures = beyond.gamma_beyond(FakeContext("ci", tmp_path))
     assert all(c.holds for c in claims), [c for c in claims if not c.holds]
     text = " ".join(c.claim for c in claims)
-    assert "Q8, k=2: γ* = 1.237116e-02" in text and "d4 0.727" in text     # THEORY.md §8 value, irreps' mass
+    assert "Q8, k=2: γ* = 1.237116e-02" in text and "d4 0.727" in text     # docs/theory.md §8 value, irreps' mass
     a5 = next(c for c in claims if c.claim.startswith("A5"))
     assert a5.measured == "d3a, d3b, d4 of d3a, d3b, d4, d5"              # d5 carries no optimal neuron
     ratios = {c.claim.split(",")[0]: c.value for c in claims if "composite modulus" in c.claim}

@@ -3,7 +3,7 @@
 Each claim builder of `reproduce.claims` (and the figure recipes' own: the ReLU claim, the paper-recipe margin
 at ci) is evaluated on the real analysis (`TaskKind.analyze`) of randomly initialized networks of the configs
 the figures train (p, width small), three seeds each: every claim must fail. Then on the explicit max-margin
-constructions (THEORY.md §6), measured the same way against a random init of their shape: every claim must
+constructions (docs/theory.md §6), measured the same way against a random init of their shape: every claim must
 hold. The transformer recipes (li-fig3/9/10) are run whole on untrained transformers of their ci configs.
 Damaged constructions fail the claims that describe the damage.
 """

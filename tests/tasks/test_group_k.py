@@ -1,4 +1,4 @@
-"""k-input group composition (THEORY.md §8 task): population, config hooks, and C_n ≡ modular addition."""
+"""k-input group composition (docs/theory.md §8 task): population, config hooks, and C_n ≡ modular addition."""
 import itertools
 import math
 

@@ -1,4 +1,4 @@
-"""GroupComposition and SparseParity tasks (THEORY.md §1)."""
+"""GroupComposition and SparseParity tasks (docs/theory.md §1)."""
 import pytest
 import torch
 

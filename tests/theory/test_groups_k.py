@@ -1,4 +1,4 @@
-"""The k-input per-irrep construction `construct_group_k` (THEORY.md §6, §8)."""
+"""The k-input per-irrep construction `construct_group_k` (docs/theory.md §6, §8)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""γ* formulas and explicit max-margin constructions for parity and groups (THEORY.md §4, §6)."""
+"""γ* formulas and explicit max-margin constructions for parity and groups (docs/theory.md §4, §6)."""
 import math
 
 import numpy as np
@@ -51,7 +51,7 @@ def test_gamma_star_symmetric_groups(spec, value, width):
 
 def test_gamma_star_formula_d5():
     """Two independent sources: the hand value 2/(3√30)/(1 + 2·2^2.5) = 0.0098846033 (nontrivial irreps of D5:
-    sign (1), rho1 (2), rho2 (2)) and the class LP of THEORY.md §8, which does not use Theorem 9."""
+    sign (1), rho1 (2), rho2 (2)) and the class LP of docs/theory.md §8, which does not use Theorem 9."""
     from fourier_circuits.theory.solver.lp import class_lp
     th = theory_group("D5")
     assert th["applies"]

@@ -1,4 +1,4 @@
-"""Closed-form γ*, width bound, and the explicit max-margin construction (THEORY.md §4, §6)."""
+"""Closed-form γ*, width bound, and the explicit max-margin construction (docs/theory.md §4, §6)."""
 import math
 
 import pytest
@@ -31,7 +31,7 @@ def test_gamma_star_special_forms(p):
 
 @pytest.mark.parametrize("p,k", [(5, 2), (7, 3), (11, 4), (5, 5), (13, 2)])
 def test_gamma_star_general_formula(p, k):
-    """A second method: the class LP of THEORY.md §8 over C_p (HiGHS; it never reads the closed form)."""
+    """A second method: the class LP of docs/theory.md §8 over C_p (HiGHS; it never reads the closed form)."""
     from fourier_circuits.theory.solver.lp import class_lp
     assert gamma_star_modadd(p, k) == pytest.approx(class_lp(f"C{p}", k)["gamma_star"], rel=1e-9)
 

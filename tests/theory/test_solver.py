@@ -1,4 +1,4 @@
-"""theory.solver: the class LP of THEORY.md §8 against [LI] Thm 4.1 and [MO] Thm 9, the generic and the
+"""theory.solver: the class LP of docs/theory.md §8 against [LI] Thm 4.1 and [MO] Thm 9, the generic and the
 symmetric column-generation certificates against the LP, and certify()."""
 import math
 

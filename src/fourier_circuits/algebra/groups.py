@@ -1,4 +1,4 @@
-"""Finite groups as Cayley tables, built from short spec strings (THEORY.md §1, §4).
+"""Finite groups as Cayley tables, built from short spec strings (docs/theory.md §1, §4).
 
 Spec grammar (`parse_group`; family letters are case-insensitive, whitespace is ignored):
 

@@ -1,4 +1,4 @@
-"""Real orthogonal irreducible representations and complex character tables (THEORY.md §5, §6).
+"""Real orthogonal irreducible representations and complex character tables (docs/theory.md §5, §6).
 
 Over R the irreducible representations ρ of a finite group G come in three kinds, named by the
 Frobenius–Schur indicator ν(χ) = (1/|G|) Σ_g χ(g²) of a complex irreducible constituent χ of ρ ⊗ C:
@@ -115,7 +115,7 @@ class Representation:
         return self._basis
 
     def projector(self) -> np.ndarray:
-        """Orthogonal projector onto span{R(·)_ij}, shape (|G|, |G|) (THEORY.md §7 irrep power)."""
+        """Orthogonal projector onto span{R(·)_ij}, shape (|G|, |G|) (docs/theory.md §7 irrep power)."""
         e = self.matrix_elements()
         return e.T @ e
 

@@ -1,6 +1,6 @@
 """Token-space attention matrices W^KQ of a `Transformer` and their 2-D Fourier sparsity ([LI] §5, Fig 3).
 
-Token-space W^KQ (THEORY.md §2). For head h of block l, with number-token embeddings x_a (a = 0..p-1),
+Token-space W^KQ (docs/theory.md §2). For head h of block l, with number-token embeddings x_a (a = 0..p-1),
 
     M[a, b] = (x_a W_Q[h]) · (x_b W_K[h])  =  x_a W_Q[h] W_K[h]^T x_b^T          (rows a = query, cols b = key)
 
@@ -17,7 +17,7 @@ i.e. M = (X W_Q)(X W_K)^T, the score a query holding token a gives a key holding
     embeddings); the real residual stream also carries earlier blocks' outputs.
 
 Spectrum. F̂(u, v) = Σ_{a,b} M[a, b] e^{-2πi(ua + vb)/p}, power |F̂(u, v)|². For real M,
-|F̂(u, v)| = |F̂(-u, -v)|, so the power of a frequency *pair* is merged (THEORY.md §7):
+|F̂(u, v)| = |F̂(-u, -v)|, so the power of a frequency *pair* is merged (docs/theory.md §7):
 P({(u,v), (-u,-v)}) = |F̂(u,v)|² + |F̂(-u,-v)|²; the DC bin (0, 0) is its own bin. There are (p²+1)/2 bins;
 canonical representative of a pair: u in 1..(p-1)/2 (any v in 0..p-1), or u = 0 and v in 1..(p-1)/2.
 A pure 2-D cosine cos(2π(ua + vb)/p + φ), (u,v) != (0,0), has all its power in one merged pair.

@@ -1,4 +1,4 @@
-"""Fourier analysis of PolyNet neurons on k-input modular addition (THEORY.md §5, §7).
+"""Fourier analysis of PolyNet neurons on k-input modular addition (docs/theory.md §5, §7).
 
 DFT over Z_p (p odd):  f̂(j) = Σ_a f(a) e^{−2πi ja/p}.
 Merged power of a real vector (bins ζ = 0..(p−1)/2):
@@ -167,7 +167,7 @@ def neuron_phases(model: PolyNet) -> torch.Tensor:
 def phase_residual(model: PolyNet) -> torch.Tensor:
     """(θ_{i,1} + .. + θ_{i,k} − θ_{w,i}) wrapped to (−π, π], shape (m,).
 
-    With the convention of `neuron_phases`, max-margin neurons (THEORY.md §5) have residual 0: the term
+    With the convention of `neuron_phases`, max-margin neurons (docs/theory.md §5) have residual 0: the term
     Π_j cos(θ_j + 2πζa_j/p) · cos(θ_w + 2πζc/p) of the neuron contains cos(Σθ_j − θ_w + 2πζ(Σa_j − c)/p),
     which favours c = Σa_j exactly when Σθ_j = θ_w. Checked on `theory.construct_modadd` for k = 2, 3, 4.
     """
@@ -198,7 +198,7 @@ CONCENTRATED_POWER = 0.9  # a "concentrated" neuron: ≥ 90% at one frequency ([
 def amplitude_spread(model: PolyNet) -> torch.Tensor:
     """max_x ‖x‖ / min_x ‖x‖ − 1 over the k+1 vectors x ∈ (u_{i,1}, .., u_{i,k}, w_i) of each neuron, shape (m,).
 
-    A max-margin neuron (THEORY.md §5) has the same amplitude β on all k+1 vectors (‖x‖ = β·sqrt(p/2) for a pure
+    A max-margin neuron (docs/theory.md §5) has the same amplitude β on all k+1 vectors (‖x‖ = β·sqrt(p/2) for a pure
     cosine), so 0; inf when a vector is zero.
     """
     norms = neuron_vectors(model).norm(dim=-1)          # (m, k+1)

@@ -1,4 +1,4 @@
-"""Irrep analysis of group nets (THEORY.md §5, §7).
+"""Irrep analysis of group nets (docs/theory.md §5, §7).
 
 Group nets (PolyNet with k ≥ 2 inputs, vocab = classes = |G|): neuron i has k+1 vectors in R^G,
 u_{i,j} = embed[j, :, i] and w_i = unembed[i]. Its irrep spectrum sums them (k = 2: u, v, w):
@@ -89,7 +89,7 @@ def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) ->
     n_single_irrep, single_irrep_neurons_per_irrep (name → count), nontrivial_irrep_coverage_single, and
     irrep_rank_agreement_single (`irrep_rank_agreement` of those counts). trivial_share_vs_random: the share of
     the significant neurons' Σ‖θ_i‖² in the trivial irrep, times |G| (a random network's share is 1/|G|: ≈ 1 at
-    init, 0 for max-margin networks, THEORY.md §5).
+    init, 0 for max-margin networks, docs/theory.md §5).
     """
     group = parse_group(group) if isinstance(group, str) else group
     reps = irreps(group)

@@ -1,4 +1,4 @@
-"""Support analysis of parity nets (THEORY.md §5).
+"""Support analysis of parity nets (docs/theory.md §5).
 
 ParityNet on an (n,k) SparseParity task: support fraction Σ_{j∈S} u_i[j]² / ‖u_i‖², balance |u_i[j]| / ‖w_i‖
 on S, and the sign rule (Π_{j∈S} u_i[j])·(w_i[0] − w_i[1]) ≥ 0 (output 0 is class +1). Max-margin neurons:

@@ -339,7 +339,7 @@ def plot_margin_feature_link(rows: Sequence[dict], path: str | Path) -> tuple[Pa
 
 
 def plot_irrep_masses(cases: Sequence[tuple[str, Sequence[tuple[str, float]]]], path: str | Path) -> tuple[Path, Path]:
-    """Which irreps carry the max-margin neurons (THEORY.md §8): one horizontal bar per (group, k) case, cut
+    """Which irreps carry the max-margin neurons (docs/theory.md §8): one horizontal bar per (group, k) case, cut
     into the mass the class LP's dual gives each irrep it uses (segments labelled by irrep name)."""
     fig = new_figure(8.0, 0.42 * len(cases) + 1.2)
     ax = fig.add_subplot()

@@ -1,4 +1,4 @@
-"""Norms and margins (THEORY.md §3), evaluated in float64 over the whole population.
+"""Norms and margins (docs/theory.md §3), evaluated in float64 over the whole population.
 
 ‖θ‖_{2,ν}^ν = Σ_i ‖θ_i‖_2^ν,  point margin g(θ,x,y) = f(x)[y] − max_{y'≠y} f(x)[y'],
 h(θ) = min_D g, normalized margin h(θ)/‖θ‖_{2,ν}^ν  (= h(θ/‖θ‖) by homogeneity).
@@ -317,7 +317,7 @@ def screen_population(model: PolyNet, labels: torch.Tensor, train_mask: torch.Te
     (argmax = y) iff g̃ > 0, up to exact ties, so the sign of ĝ decides it unless |ĝ_r| ≤ D_r. Both candidate
     sets are recomputed in float64 with `PolyNet.forward_with` (the reference's own path), and h is the
     float64 margin of the minimizing row: exact to float64, not a float32 approximation of it.
-    Worst case. A network at the max margin has nearly every row tied (in the construction of THEORY.md §6
+    Worst case. A network at the max margin has nearly every row tied (in the construction of docs/theory.md §6
     every margin is equal): then nearly every train row is a candidate, the result stays exact, and the cost
     falls back to the float64 pass's. The counts are returned ("candidates", "min_candidates",
     "flip_candidates") with the largest D_r ("max_bound").

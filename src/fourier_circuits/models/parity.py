@@ -1,4 +1,4 @@
-"""Parity net [MO] (THEORY.md §2): f(x) = Σ_{i=1..m} (u_i·x)^k w_i, u_i ∈ R^n, w_i ∈ R^2, no biases.
+"""Parity net [MO] (docs/theory.md §2): f(x) = Σ_{i=1..m} (u_i·x)^k w_i, u_i ∈ R^n, w_i ∈ R^2, no biases.
 
 Homogeneous of degree ν = k+1 in θ_i = (u_i, w_i). Output 0 is class +1 (see `group_tasks.SparseParity`).
 

@@ -1,4 +1,4 @@
-"""One-hidden-layer networks of THEORY.md §2 (no biases, homogeneous).
+"""One-hidden-layer networks of docs/theory.md §2 (no biases, homogeneous).
 
 Polynomial net [LI eq. 2]:  f(θ, a)[c] = Σ_{i=1..m} (u_{i,1}[a_1] + .. + u_{i,k}[a_k])^d · w_i[c]
 with k untied input embeddings per neuron and activation z^d (d = k by default). θ_i = (u_{i,1..k}, w_i)

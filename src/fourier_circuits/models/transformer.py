@@ -1,6 +1,6 @@
 """A small decoder-only transformer for k-input modular addition, with named activation sites.
 
-Tokenization (THEORY.md §2, the standard grokking layout): the tuple (a_1, .., a_k) becomes the 2k tokens
+Tokenization (docs/theory.md §2, the standard grokking layout): the tuple (a_1, .., a_k) becomes the 2k tokens
 
     [a_1, op, a_2, op, .., op, a_k, =]      number tokens 0..p-1,  op = p,  eq = p+1   (vocab p+2)
 

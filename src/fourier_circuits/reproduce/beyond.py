@@ -1,4 +1,4 @@
-"""New — γ* beyond the theorems (THEORY.md §8): certified maximum margins where no closed form applies.
+"""New — γ* beyond the theorems (docs/theory.md §8): certified maximum margins where no closed form applies.
 
 Each case (G, k) is solved by `theory.solver.answer.solve_group`: the class LP over the non-identity
 conjugacy classes gives the upper bound and its dual (class weights q, irrep masses); an actual network (the

@@ -96,7 +96,7 @@ MARGIN_SOURCE = {
     MAX_MARGIN_RECIPE: "the recipe ascends the margin itself; γ* by [MO] Thms 7–9 / [LI] Thm 4.1",
     PAPER_RECIPE: "[MO] Figs 1c/5/6a: rises to γ*; at λ > 0 [MO]'s settings plateau at 0.95–0.98 "
                   "(Thm 1 is λ → 0)",
-    CONSTRUCTION: "holds by construction (THEORY.md §6): checks the code, not evidence for training",
+    CONSTRUCTION: "holds by construction (docs/theory.md §6): checks the code, not evidence for training",
 }
 
 
@@ -139,7 +139,7 @@ def single_frequency_claims(run: RunOutcome, what: str = "frequencies") -> list[
 
 
 def coverage_claim(run: RunOutcome) -> Claim:
-    """[MO] Fig 7, [LI] Figs 2a/6a/8a, THEORY.md §5: every frequency 1..(p−1)/2 is used. Counted over
+    """[MO] Fig 7, [LI] Figs 2a/6a/8a, docs/theory.md §5: every frequency 1..(p−1)/2 is used. Counted over
     concentrated neurons (max power ≥ 0.9, [MO] Fig 4b's ReLU level): plain dominant-frequency coverage holds at
     a Gaussian init with probability ≥ 0.997, a random init has no concentrated neuron."""
     return at_least(f"every frequency 1..(p−1)/2 is the dominant one of a concentrated neuron (max power ≥ 0.9): "
@@ -159,7 +159,7 @@ def frequency_mass_claim(run: RunOutcome) -> Claim:
                    note="[MO] Fig 7: near uniform; max margin forces equal masses (20% chosen)")
 
 
-# --- the shape of a max-margin neuron (THEORY.md §5) ------------------------------------------------------
+# --- the shape of a max-margin neuron (docs/theory.md §5) ------------------------------------------------------
 # The papers state the form exactly ([MO] Lemma/Thm 7, [LI] Thm 4.1's neurons) and give no tolerance; the
 # tolerances below are chosen: 10% amplitude spread, 1% of the power in the mean, 0.1 rad of phase.
 AMPLITUDE_SPREAD, DC_FRACTION, PHASE_RESIDUAL = 0.1, 0.01, 0.1
@@ -168,7 +168,7 @@ AMPLITUDE_SPREAD, DC_FRACTION, PHASE_RESIDUAL = 0.1, 0.01, 0.1
 def neuron_form_claims(run: RunOutcome) -> list[Claim]:
     """The §5 form of modular-addition neurons, over the single-frequency neurons (a network without any, as
     at init, fails each: n/a): equal amplitudes on the k+1 vectors, zero mean, θ_1 + .. + θ_k = θ_w."""
-    a, label, src = run.analysis, run_label(run), "THEORY.md §5, [MO] Thm 7 / [LI] Thm 4.1"
+    a, label, src = run.analysis, run_label(run), "docs/theory.md §5, [MO] Thm 7 / [LI] Thm 4.1"
     n = a.get("n_single_frequency")
     over = f"median over {'n/a' if n is None else n} single-frequency neurons"
     return [at_most(f"the k+1 vectors of a neuron have equal amplitudes: max/min norm − 1, {over} ({label})",
@@ -182,7 +182,7 @@ def neuron_form_claims(run: RunOutcome) -> list[Claim]:
                     note=f"{src}: θ_1 + … + θ_k = θ_w (0.1 rad chosen)")]
 
 
-# --- parity (THEORY.md §5, [MO] Fig 5) ----------------------------------------------------------------------
+# --- parity (docs/theory.md §5, [MO] Fig 5) ----------------------------------------------------------------------
 
 def parity_claims(run: RunOutcome) -> list[Claim]:
     """The top-norm neurons (‖θ_i‖ ≥ ½ max, the ones [MO] Fig 5 shows) of a parity net: support = S,
@@ -192,30 +192,30 @@ def parity_claims(run: RunOutcome) -> list[Claim]:
     top = f"{a.get('n_top', 'n/a')} top-norm neurons"
     return [at_least(f"top neurons live on the support S: median share of ‖u‖² on S over {top} ({label})",
                      a.get("support_fraction_median_top"), 0.95, run=run,
-                     note="[MO] Fig 5: top-norm neurons on S; THEORY.md §5 spt(u) = S (0.95 chosen)"),
+                     note="[MO] Fig 5: top-norm neurons on S; docs/theory.md §5 spt(u) = S (0.95 chosen)"),
             at_most(f"|u[j]| = ‖w‖ on S: max over j ∈ S of |ln(|u[j]| / ‖w‖)|, median over {top} ({label})",
-                    a.get("balance_log_dev_median_top"), 0.1, run=run, note="THEORY.md §5 (±10% chosen)"),
+                    a.get("balance_log_dev_median_top"), 0.1, run=run, note="docs/theory.md §5 (±10% chosen)"),
             at_least(f"w ∝ [1, −1]: (w0 − w1)² / (2‖w‖²), median over {top} ({label})",
-                     a.get("w_antisymmetry_median_top"), 0.95, run=run, note="THEORY.md §5 (0.95 chosen)"),
+                     a.get("w_antisymmetry_median_top"), 0.95, run=run, note="docs/theory.md §5 (0.95 chosen)"),
             at_least(f"sign rule (Π_S u[j])·(w0 − w1) ≥ 0: share of the top neurons on S ({label})",
-                     a.get("sign_rule_fraction_top"), 1.0, fmt=".2f", run=run, note="THEORY.md §5: every neuron")]
+                     a.get("sign_rule_fraction_top"), 1.0, fmt=".2f", run=run, note="docs/theory.md §5: every neuron")]
 
 
-# --- groups (THEORY.md §5, [MO] Figs 6, 8, 9) ---------------------------------------------------------------
+# --- groups (docs/theory.md §5, [MO] Figs 6, 8, 9) ---------------------------------------------------------------
 
 def irrep_claims(run: RunOutcome) -> list[Claim]:
     """Over the single-irrep neurons (none at init): every non-trivial irrep is used and bigger irreps get more
-    neurons (a rank statement, [MO] Fig 6b; its d³ proportions are one construction's split, THEORY.md §6, not
+    neurons (a rank statement, [MO] Fig 6b; its d³ proportions are one construction's split, docs/theory.md §6, not
     a prediction for trained nets); the trivial irrep carries ≤ 1/10 of a random network's share of ‖θ‖²."""
     a, label = run.analysis, run_label(run)
     counts = a.get("single_irrep_neurons_per_irrep") or {}
     rank, cover = a.get("irrep_rank_agreement_single"), a.get("nontrivial_irrep_coverage_single")
     return [at_least(f"every non-trivial irrep is used by single-irrep neurons: coverage ({label})", cover, 1.0,
-                     fmt=".2f", run=run, note="[MO] Figs 6b/8/9, THEORY.md §5"),
+                     fmt=".2f", run=run, note="[MO] Figs 6b/8/9, docs/theory.md §5"),
             Claim(f"bigger irreps get more neurons: share of pairs d_R < d_R' with n_R ≤ n_R' over single-irrep "
                   f"neurons ({', '.join(f'{n}: {c}' for n, c in counts.items())}) ({label})",
                   "= 1 and every non-trivial irrep used  — [MO] Fig 6b: bigger irreps get more neurons",
                   _measured(rank, "", ".2f"), rank == 1.0 and cover == 1.0, rank, evidence_of(run)),
             at_most(f"the trivial irrep is never used: its share of ‖θ‖² × |G| (a random network: ≈ 1) ({label})",
                     a.get("trivial_share_vs_random"), 0.1, run=run,
-                    note="THEORY.md §5: never used (a tenth of random chosen)")]
+                    note="docs/theory.md §5: never used (a tenth of random chosen)")]

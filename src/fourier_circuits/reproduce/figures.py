@@ -228,7 +228,7 @@ def _mo_group(ctx: Context, group: str) -> tuple[list[Claim], list[Path]]:
     figures = figures_named([run], "margin", "neurons_per_irrep", "max_irrep_power")
     if group == "S5" and ctx.scale != "cpu":  # the theorem's side: the explicit construction
         built = constructed_group_run(group, ctx.fig_dir)  # holds by construction: checks the code, not training
-        by_design = "holds by construction (THEORY.md §6): a check of the code, not evidence for the training claims"
+        by_design = "holds by construction (docs/theory.md §6): a check of the code, not evidence for the training claims"
         claims += [margin_claim(built, 1 - 1e-9),
                    at_least(f"neurons are single irreps ({run_label(built)}, explicit construction)",
                             built.analysis.get("frac_neurons_power_ge_095"), 1.0, note=by_design, run=built)]
@@ -521,7 +521,7 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
     FigureRecipe("new-lambda", "New — [MO] Theorem 1 in practice: margin vs λ", "new",
                  "Cross-entropy + λ‖θ‖_{2,3}^3 minimized to convergence on a log grid of λ: the normalized margin "
                  "approaches γ* as λ → 0.", new_lambda),
-    FigureRecipe("new-gamma-beyond", "New — γ* beyond the theorems (THEORY.md §8)", "new",
+    FigureRecipe("new-gamma-beyond", "New — γ* beyond the theorems (docs/theory.md §8)", "new",
                  "Certified γ* (class LP against a measured network) for groups and k outside every closed form, "
                  "the irreps the optimal neurons use, the §8 formula against a certificate without irreps, "
                  "composite moduli against [LI]'s formula, and trained k = 3 group nets against the solver's γ*.",

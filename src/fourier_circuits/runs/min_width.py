@@ -1,7 +1,7 @@
 """The smallest width m_min(p, k) at which training reaches a target on k-input modular addition.
 
-Two targets, both on the whole population (THEORY.md §1):
-  margin  the fast recipe's normalized margin reaches ≥ 0.999 γ* (γ* of [LI] Thm 4.1, THEORY.md §4);
+Two targets, both on the whole population (docs/theory.md §1):
+  margin  the fast recipe's normalized margin reaches ≥ 0.999 γ* (γ* of [LI] Thm 4.1, docs/theory.md §4);
   fit     cross-entropy training (`FIT_RECIPE`: Adam on the mean cross-entropy, no regularizer, no
           normalization) classifies all p^k points correctly.
 The answer is a measurement of what training reaches, with the seeds and steps used; [LI]'s sufficient

@@ -73,7 +73,7 @@ class TaskKind:
     encode_inputs: Callable = _identity_inputs
     describe: Callable = lambda cfg: cfg.task        # cfg -> a short name in claims ("p=23 k=2 m=88 poly")
     gamma_star_source: Callable = lambda cfg: "closed_form"  # cfg -> where γ* comes from: closed_form | solver
-    solver_group: Callable | None = None  # values -> (group spec, k) for `solve` (THEORY.md §8); None: not covered
+    solver_group: Callable | None = None  # values -> (group spec, k) for `solve` (docs/theory.md §8); None: not covered
     brief: tuple[str, ...] = ()   # the analysis keys `analyze` prints without --json
     default_recipe: str = "fast"  # the training recipe when none is named
     options: tuple[str, ...] = field(default=())   # the CLI options this kind reads (for messages)
@@ -106,7 +106,7 @@ def element_size(cfg) -> int:
 
 
 def polynet_estimate(cfg, task, n_inputs: int) -> dict[str, int]:
-    """Bytes a polynomial-net run holds at once (THEORY.md §2 net, `Trainer`'s full-batch step).
+    """Bytes a polynomial-net run holds at once (docs/theory.md §2 net, `Trainer`'s full-batch step).
 
     population   the int64 inputs and labels of all |D| rows
     logits       the (batch, classes) logits plus the softmin weights and their gradient

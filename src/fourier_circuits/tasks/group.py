@@ -1,4 +1,4 @@
-"""Finite group composition [MO] (THEORY.md §1, §8) on the polynomial net z^k: the population, γ* (Theorem 9
+"""Finite group composition [MO] (docs/theory.md §1, §8) on the polynomial net z^k: the population, γ* (Theorem 9
 at k = 2), the per-irrep construction and the irrep analysis.
 
 G finite (an `algebra.groups.parse_group` spec), k ≥ 2 inputs (g_1..g_k) ∈ G^k as element indices, label
@@ -126,7 +126,7 @@ def validate(cfg) -> None:
 
 
 def gamma_star_k(spec: str, k: int) -> float:
-    """γ*(G, k) of the z^k net from the class LP of THEORY.md §8 (`theory.solver.class_lp`; its agreement with
+    """γ*(G, k) of the z^k net from the class LP of docs/theory.md §8 (`theory.solver.class_lp`; its agreement with
     the generic certificate and with a constructed network is tested in tests/theory/test_solver.py), solved
     once per run store (`tasks.solver_cache`)."""
     from fourier_circuits.theory.solver import class_lp
@@ -166,7 +166,7 @@ def theory(task: GroupComposition) -> dict:
     info = {"task": "group", "group": task.spec, **theory_group(task.group)}
     if task.k == 2:
         return info
-    reason = (f"[MO] Theorem 9 covers k = 2; γ* of {task.k}-input composition is the class LP of THEORY.md §8 "
+    reason = (f"[MO] Theorem 9 covers k = 2; γ* of {task.k}-input composition is the class LP of docs/theory.md §8 "
               "(a conjecture, certified per group by `fourier-circuits solve`)")
     return {**info, "k": task.k, "nu": task.k + 1, "applies": False, "reason": reason,
             "gamma_star": gamma_star_k(task.spec, task.k), "gamma_star_source": "solver",
@@ -175,7 +175,7 @@ def theory(task: GroupComposition) -> dict:
 
 def construct(task: GroupComposition):
     from fourier_circuits.theory.groups import construct_group, construct_group_k, optimal_masses_k, theory_group
-    if task.k != 2:   # the per-irrep network with the LP-optimal irrep masses (THEORY.md §8)
+    if task.k != 2:   # the per-irrep network with the LP-optimal irrep masses (docs/theory.md §8)
         gamma = gamma_star_k(task.spec, task.k)
         return (construct_group_k(task.group, task.k, optimal_masses_k(task.group, task.k)), gamma,
                 task.inputs(), task.labels(), {"group": task.spec, "k": task.k})

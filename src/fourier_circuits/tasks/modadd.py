@@ -1,4 +1,4 @@
-"""k-input modular addition [LI] (THEORY.md §1) on the polynomial net z^k: the population, the net, γ*,
+"""k-input modular addition [LI] (docs/theory.md §1) on the polynomial net z^k: the population, the net, γ*,
 the explicit construction and the Fourier analysis.
 
 Odd prime p, inputs a = (a_1..a_k) in Z_p^k, label (a_1 + .. + a_k) mod p. The dataset is all p^k tuples
@@ -80,7 +80,7 @@ def solver_group(values) -> tuple[str, int]:
 
 
 def build_polynet(cfg, task, device, dtype):
-    """The net of THEORY.md §2 on a one-hot task: k untied embeddings, z^d (d = degree or k) or ReLU."""
+    """The net of docs/theory.md §2 on a one-hot task: k untied embeddings, z^d (d = degree or k) or ReLU."""
     from fourier_circuits.models.polynet import PolyNet
     return PolyNet(task.vocab_size, task.k, cfg.width, task.n_classes, cfg.activation, cfg.degree,
                    cfg.init_scale, cfg.seed, dtype, device)

@@ -1,4 +1,4 @@
-"""(n,k) sparse parity [MO] (THEORY.md §1) on the parity net (u·x)^k w: the population, γ* (Theorem 8), the
+"""(n,k) sparse parity [MO] (docs/theory.md §1) on the parity net (u·x)^k w: the population, γ* (Theorem 8), the
 explicit construction and the support analysis.
 
 All 2^n points x ∈ {±1}^n, hidden support S ⊂ {0..n−1} with |S| = k, target χ_S(x) = Π_{j∈S} x_j. The

@@ -1,6 +1,6 @@
 """Solver values kept across processes: γ* of a task without a closed form is solved once per run store.
 
-The class LP of THEORY.md §8 takes seconds for S5 and about a minute for S6, so every run and every `analyze`
+The class LP of docs/theory.md §8 takes seconds for S5 and about a minute for S6, so every run and every `analyze`
 of a large group would otherwise solve it again. `remembered(key, compute)` returns the value of `key`: from
 this process's memory, else from `<directory>/<key>.json`, else by calling `compute()` and writing that file
 (atomically). The run store chooses the directory (`runs.train.train` and `runs.analyze.analyze_run` use

@@ -1,4 +1,4 @@
-"""Finite-group theory (THEORY.md §4, §6, §8): [MO] Theorem 9, the explicit per-irrep construction, and its
+"""Finite-group theory (docs/theory.md §4, §6, §8): [MO] Theorem 9, the explicit per-irrep construction, and its
 k-input generalization (`construct_group_k`, its closed-form margin and the LP-optimal irrep masses).
 
 Finite group G [MO Thm 9], quadratic net (u[a] + v[b])² w[c], ν = 3, m ≥ 2 Σ_{n≥2} d_n³, provided every
@@ -78,7 +78,7 @@ def gamma_star_group(spec) -> float | None:
 
 
 def construct_group(spec, dtype: torch.dtype | None = None) -> PolyNet:
-    """The group net of THEORY.md §6 as a PolyNet (k = 2 inputs, degree 2), m = 2 Σ_{R≠1} d_R³.
+    """The group net of docs/theory.md §6 as a PolyNet (k = 2 inputs, degree 2), m = 2 Σ_{R≠1} d_R³.
 
     For each non-trivial real irrep R (d = d_R) and (i, j, l) ∈ [d]³ two neurons
         u = s R(·)_ij,  v = ±s R(·)_jl,  w = ±s R(·)_il,   s = d^{1/3},
@@ -130,7 +130,7 @@ def construction_logits_group(spec) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- k-input composition
 #
-# THEORY.md §8: k inputs, label g_1⋯g_k, the z^k net. For an orthogonal representation R (any kind: the real
+# docs/theory.md §8: k inputs, label g_1⋯g_k, the z^k net. For an orthogonal representation R (any kind: the real
 # D_R-dimensional realization of a complex / quaternionic irrep is orthogonal too) and c the output class,
 #     tr(R(g_1)⋯R(g_k) R(c)ᵀ) = χ_R(g_1⋯g_k c⁻¹) = Σ_{i_0..i_k} R_{i0 i1}(g_1)⋯R_{i_{k−1} i_k}(g_k) R_{i0 i_k}(c),
 # and with the weights w_R = span_dim/D_R (d_R for real type, d_R = D_R/2 for complex, D_R/4 for quaternionic:
@@ -178,7 +178,7 @@ def construct_group_k(spec, k: int, masses: dict | None = None, dtype: torch.dty
     For each irrep R of mass m_R > 0 (default 1 for every non-trivial irrep, 0 for the trivial one; any kind)
     and each index tuple (i_0..i_k) ∈ [D_R]^{k+1}, the product x_1⋯x_k·x_c of the matrix-element vectors
     x_j = R(·)_{i_{j−1} i_j}, x_c = R(·)_{i_0 i_k} with coefficient a = m_R w_R (w_R = span_dim/D_R) is written
-    with 2^{k−1} neurons by the polarization identity (THEORY.md §6)
+    with 2^{k−1} neurons by the polarization identity (docs/theory.md §6)
         x_1⋯x_k = 2/(2^k k!) Σ_{s∈{±1}^k, s_1=+1} (−1)^{(k−Σs)/2} (Σ_j s_j x_j)^k,
     u_j = s_j x_j, w = a·2/(2^k k!)·(−1)^{(k−Σs)/2} x_c, then rebalanced (u → t u, w → w/t^k, ‖u_j‖ = ‖w‖;
     every matrix-element vector has ‖R_ij‖² = |G|/D_R, so the balance is exact). Width
@@ -222,7 +222,7 @@ def construction_margin_k(spec, k: int, masses: dict | None = None) -> float:
     """Normalized margin of `construct_group_k` in closed form (from the neuron norms above):
         k! ((k+1)|G|)^{−(k+1)/2} · min_{t≠e} Σ_R ρ_R a_R(t),   ρ_R ∝ m_R w_R D_R^{(k+1)/2}, Σ ρ_R = 1,
     a_R(t) = D_R^{(1−k)/2}(1 − χ_R(t)/D_R), χ_R the real character. Maximized over ρ (`optimal_masses_k`) this
-    is the LP dual of THEORY.md §8's min_q max_R formula."""
+    is the LP dual of docs/theory.md §8's min_q max_R formula."""
     _check_k(k)
     group = _group(spec)
     pairs = _masses(group, masses)

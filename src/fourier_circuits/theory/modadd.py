@@ -1,4 +1,4 @@
-"""Closed-form maximum margins, width bounds and explicit max-margin networks (THEORY.md §4, §6).
+"""Closed-form maximum margins, width bounds and explicit max-margin networks (docs/theory.md §4, §6).
 
 k-input modular addition [LI Thm 4.1], m ≥ 2^{2k−2}(p−1), ν = k+1:
     γ* = 2·k! / ( (2k+2)^{(k+1)/2} · (p−1) · p^{(k−1)/2} ).
@@ -35,7 +35,7 @@ def theory_modadd(p: int, k: int = 2) -> dict:
 
 
 def construct_modadd(p: int, k: int = 2, dtype: torch.dtype | None = None) -> PolyNet:
-    """The max-margin network of THEORY.md §6 with m = 2^{2k−2}(p−1) neurons.
+    """The max-margin network of docs/theory.md §6 with m = 2^{2k−2}(p−1) neurons.
 
     For each frequency ζ in 1..(p−1)/2, with φ_j = 2πζa_j/p and ψ = 2πζc/p,
         cos(φ_1 + .. + φ_k − ψ) = Σ_{T⊆[k]} Π_{j∉T} cos φ_j Π_{j∈T} sin φ_j · w_T(ψ),

@@ -1,4 +1,4 @@
-"""Sparse parity theory (THEORY.md §4, §6): [MO] Theorem 8 and the explicit max-margin parity net.
+"""Sparse parity theory (docs/theory.md §4, §6): [MO] Theorem 8 and the explicit max-margin parity net.
 
 (n,k) sparse parity [MO Thm 8], parity net (u·x)^k w, ν = k+1, m ≥ 2^{k−1}:
     γ* = k! · sqrt(2 (k+1)^{−(k+1)})            (independent of n).
@@ -50,7 +50,7 @@ def theory_parity(n: int, k: int) -> dict:
 
 
 def construct_parity(n: int, k: int, support=None, dtype: torch.dtype | None = None) -> ParityNet:
-    """The max-margin parity net of THEORY.md §6 with m = 2^{k−1} neurons.
+    """The max-margin parity net of docs/theory.md §6 with m = 2^{k−1} neurons.
 
     For each c ∈ {±1}^k with c_1 = +1: u = c on S (0 elsewhere), w = (Π_j c_j)/sqrt(2) · [1, −1]. From
         Σ_{c∈{±1}^k} (Π_j c_j)(Σ_j c_j x_j)^k = 2^k k! Π_j x_j   (c and −c give the same term)

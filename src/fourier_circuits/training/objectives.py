@@ -1,4 +1,4 @@
-"""Training objectives as plain functions of the logits (THEORY.md §3).
+"""Training objectives as plain functions of the logits (docs/theory.md §3).
 
   ce       mean cross-entropy of f(θ) in float64 (+ λ‖θ‖_{2,ν}^r or λ‖θ‖_2², see `regularizer`).
   softmin  the smoothed normalized margin of the fast recipe. With F = f(θ)/‖θ‖_{2,ν}^ν (normalized logits,

@@ -13,7 +13,7 @@ decaying step approaches it slowly near the end. L-BFGS (strong-Wolfe line searc
 each stage. It trains the same network on the same objective. In practice the maximizer does move with τ
 (the gaps are not all tied until the margin is reached), so the stages go on raising τ while they still pay.
 
-Rebalancing (modular addition). Once each neuron sits on one frequency ζ (its dominant one, THEORY.md §5),
+Rebalancing (modular addition). Once each neuron sits on one frequency ζ (its dominant one, docs/theory.md §5),
 Adam never moves it to another, and the margin reached depends on how many neurons each frequency got: at
 k = 2 every frequency needs 6, and a random start that leaves one with fewer stalls ((5, 2, 12): 7/5 gives
 0.9529 γ*, 6/6 γ*; (11, 2, 40): 9/10/8/6/7 gives 0.9885, 8 each γ*). A rebalance moves neurons, the smallest
@@ -92,7 +92,7 @@ def rebalance_frequencies(model, seed: int, noise: float = 1e-2) -> int:
     """Even out the neurons over the frequencies ζ = 1..(p−1)/2 (each neuron's dominant one): while the
     fullest frequency has ≥ 2 more neurons than the emptiest, its smallest neuron becomes a noisy half of the
     emptiest one's largest (`split_neuron`), or, on a frequency no neuron uses, a §5 cosine with random phases
-    and the mean neuron norm (`set_cosines`): at γ* every frequency is used (THEORY.md §5), and (13, 2, 36)
+    and the mean neuron norm (`set_cosines`): at γ* every frequency is used (docs/theory.md §5), and (13, 2, 36)
     seed 0 had stalled at 0.914 γ* with 7/7/7/7/0/8.
     Nothing moves while the features have not formed: fewer than SETTLED_SHARE of the significant neurons
     with max normalized power ≥ SETTLED_POWER (a short run stopped early is not a stall).

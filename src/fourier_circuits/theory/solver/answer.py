@@ -1,4 +1,4 @@
-"""The `solve` answer for k-input composition in G (THEORY.md §8): the class LP's value and dual (upper bound,
+"""The `solve` answer for k-input composition in G (docs/theory.md §8): the class LP's value and dual (upper bound,
 class weights q, irreps and their mass) bracketed by an actual network built from the per-irrep construction
 with the LP-optimal irrep masses (lower bound, float64 normalized margin of the network)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`certify(group, k)`: γ*(G, k) bracketed by a real network's margin and the class LP (THEORY.md §8)."""
+"""`certify(group, k)`: γ*(G, k) bracketed by a real network's margin and the class LP (docs/theory.md §8)."""
 from __future__ import annotations
 
 from fourier_circuits.algebra.integers import is_prime

@@ -1,4 +1,4 @@
-"""A generic max-margin certificate by column generation (THEORY.md §3, §8), with no group theory.
+"""A generic max-margin certificate by column generation (docs/theory.md §3, §8), with no group theory.
 
 Polynomial net f(x)[c] = Σ_i (Σ_j u_ij[x_j])^k w_i[c] on a one-hot population (inputs (N, n_in) indices
 into a vocabulary of size V, labels (N,)). A unit neuron θ = (u_1..u_{n_in}, w), Σ_j‖u_j‖² + ‖w‖² = 1,
@@ -367,7 +367,7 @@ def smoothed_margin_polish(embed: np.ndarray, unembed: np.ndarray, inputs: np.nd
 
         L(θ) = (s/τ) log Σ_{(x, c≠y)} exp(−τ G_{x,c}(θ) / (s ‖θ‖_{2,ν}^ν)),   G = f_y − f_c,
 
-    s the RMS normalized logit at the stage's start (THEORY.md §3; the fast recipe's polish, here without
+    s the RMS normalized logit at the stage's start (docs/theory.md §3; the fast recipe's polish, here without
     the training layer). The column-generation mixture is a finite sample of a continuous family of optimal
     neurons, so its LP value stops short of γ* (Q8, k = 2: 1.4e−4 below the class LP after 60 s); moving the neurons
     themselves closes that to 2.5e−8 in 9 s. Returns (embed, unembed, margin) of the best network met,

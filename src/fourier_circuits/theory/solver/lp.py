@@ -1,4 +1,4 @@
-"""The class linear program of THEORY.md §8: γ*(G, k) from the character table alone.
+"""The class linear program of docs/theory.md §8: γ*(G, k) from the character table alone.
 
     γ*(G, k) = k! ((k+1)|G|)^{-(k+1)/2} · min_q max_{R ≠ 1} c_R |λ_R(q)|,
     λ_R(q) = 1 − Σ_C q_C Re χ_R(C) / d_R,   c_R = D_R^{(1−k)/2},
@@ -102,7 +102,7 @@ def lp_bound_for_q(group, k: int, q_classes) -> float:
 
 
 def class_lp(group, k: int = 2, tight_tol: float = 1e-9) -> dict:
-    """Solve the class LP of THEORY.md §8 with HiGHS.
+    """Solve the class LP of docs/theory.md §8 with HiGHS.
 
     Returns a dict with keys
       group, order, k, gamma_star (the LP value, prefactor included), min_max (the value without the

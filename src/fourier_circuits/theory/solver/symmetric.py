@@ -1,4 +1,4 @@
-"""Column generation reduced by the symmetry of THEORY.md §8 (a separate, group-aware certificate).
+"""Column generation reduced by the symmetry of docs/theory.md §8 (a separate, group-aware certificate).
 
 For the k-input composition task on G the rows (x, c ≠ y) fall into orbits indexed by the non-identity
 class of t = y⁻¹c; the symmetrized network has margin a[C] = mean over the orbit. So the LP has one row per
