@@ -27,12 +27,20 @@ def legacy(tmp_path, monkeypatch):
     return tmp_path / "legacy"
 
 
+# Top-level keys whose definition changed on purpose since the fixtures were written (their new values are
+# tested where they are defined); every other stored number must come out the same.
+REDEFINED = {"max_power_median_init": "issue 31: the median over the init's significant neurons, as the trained "
+                                      "median is (tasks/modadd.py)"}
+
+
 def _close(a, b, path=""):
     """`a` (today's) holds every key of `b` (the stored analysis) with the same value; keys added since are
     allowed at the top level only."""
     if isinstance(a, dict):
         assert set(b) <= set(a) if not path else set(a) == set(b), path
         for key in b:
+            if not path and key in REDEFINED:
+                continue
             _close(a[key], b[key], f"{path}.{key}")
     elif isinstance(a, list) and path == ".figures":
         assert set(b) <= set(a), path                      # figures added since are allowed
