@@ -302,3 +302,14 @@ def test_group_neuron_search_ascent_ends_at_stationary_unit_neurons(spec, k):
     assert np.allclose(value, F, rtol=1e-12) and (F > 0).all()
     riemannian = grad - np.einsum("rp,rp->r", grad, theta)[:, None] * theta
     assert np.linalg.norm(riemannian, axis=1).max() < 1e-6 * np.abs(grad).max()
+
+
+def test_a_closed_form_lower_bound_certifies_nothing(monkeypatch):
+    """docs/theory.md §8: only a measured network is a lower bound that certifies; when the population is too
+    large to measure and the construction's closed-form margin stands in, `certified` is False."""
+    from fourier_circuits.theory.solver import answer as answer_mod
+    monkeypatch.setattr(answer_mod, "MEASURE_BUDGET", 0)          # nothing can be measured
+    monkeypatch.setattr(answer_mod, "invariant_margin", lambda *a: None)
+    result, _ = answer_mod.solve_group("S3", 2)
+    assert result["lower_bound_kind"].startswith("closed-form") and not result["certified"]
+    assert result["relative_gap"] <= 1e-9      # the bounds agree, yet nothing is certified

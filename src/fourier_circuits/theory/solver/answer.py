@@ -104,7 +104,8 @@ def solve_group(spec, k: int = 2, memory_limit: int | None = None) -> tuple[dict
         if best is None or value > best:
             best, best_model, kind = value, model, how
     gap = None if best is None else (upper - best) / upper
-    certified = gap is not None and gap <= 1e-6
+    # a certificate needs a measured network: a closed-form margin of the construction certifies nothing by itself
+    certified = gap is not None and gap <= 1e-6 and kind is not None and kind.startswith("measured")
     irrep_rows = [r for r in lp["irreps"] if r["dual"] > 1e-12]
     answer = {
         "task": "group", "group": group.name, "order": group.order, "k": k,
