@@ -52,6 +52,10 @@ def run_label(run: RunOutcome) -> str:
     return kind_of(cfg).describe(cfg)
 
 
+def _evidence(run: RunOutcome | None) -> str | None:
+    return evidence_of(run) if run is not None else None
+
+
 def _measured(value: float | None, unit: str, fmt: str) -> str:
     return "n/a" if value is None else f"{value:{fmt}}{unit}"
 
@@ -66,21 +70,21 @@ def at_least(claim: str, value: float | None, threshold: float, unit: str = "", 
     """Claim that `value ≥ threshold` (a missing value fails), measured on `run` (its evidence) if given; `note`
     says where the threshold comes from (a figure of the paper, or how it was chosen)."""
     return Claim(claim, f"≥ {threshold:{fmt}}{unit}{_cite(note)}", _measured(value, unit, fmt),
-                 value is not None and value >= threshold, value, evidence_of(run) if run is not None else None)
+                 value is not None and value >= threshold, value, _evidence(run))
 
 
 def at_most(claim: str, value: float | None, threshold: float, unit: str = "", fmt: str = ".4f",
             run: RunOutcome | None = None, note: str = "") -> Claim:
     """Claim that `value ≤ threshold` (a missing value fails), measured on `run` (its evidence) if given."""
     return Claim(claim, f"≤ {threshold:{fmt}}{unit}{_cite(note)}", _measured(value, unit, fmt),
-                 value is not None and value <= threshold, value, evidence_of(run) if run is not None else None)
+                 value is not None and value <= threshold, value, _evidence(run))
 
 
 def between(claim: str, value: float | None, low: float, high: float, unit: str = "", fmt: str = ".4f",
             note: str = "", run: RunOutcome | None = None) -> Claim:
     """Two-sided claim `low ≤ value ≤ high` (a missing value fails)."""
     return Claim(claim, f"in [{low:{fmt}}, {high:{fmt}}]{unit}{_cite(note)}", _measured(value, unit, fmt),
-                 value is not None and low <= value <= high, value, evidence_of(run) if run is not None else None)
+                 value is not None and low <= value <= high, value, _evidence(run))
 
 
 # --- margins ---------------------------------------------------------------------------------------------

@@ -228,9 +228,9 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     recipes = check_recipe_names(list(names))
     check_out_dir(out)   # a directory of the user's own files is refused before any run starts
-    skipped = [recipe_report(r, scale, settings={}, claims=[], figures=[], runs=[], not_run=gpu_note(r))
-               for r in recipes if scale == "paper" and r.gpu_presets and not _cuda_available()]
-    recipes = [r for r in recipes if r.name not in {s.name for s in skipped}]
+    gpu_only = [r for r in recipes if r.gpu_presets] if scale == "paper" and not _cuda_available() else []
+    skipped = [recipe_report(r, scale, settings={}, claims=[], figures=[], runs=[], not_run=gpu_note(r)) for r in gpu_only]
+    recipes = [r for r in recipes if r not in gpu_only]
     root = default_runs_root(runs_root).resolve()
     start = time.perf_counter()
     reports = []
