@@ -21,7 +21,7 @@ from fourier_circuits import __version__
 from fourier_circuits.errors import ConfigError
 from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, FigureRecipe, gpu_note
 from fourier_circuits.reproduce.report import RecipeReport, check_out_dir, write_report
-from fourier_circuits.runs.analyze import analyze_run
+from fourier_circuits.runs.analyze import ANALYSIS_VERSION, analyze_run
 from fourier_circuits.runs.store import run_lock
 from fourier_circuits.runs.store import runs_root as default_runs_root
 from fourier_circuits.runs.sweep import RunPool, run_configs
@@ -39,13 +39,15 @@ class Outcome:
 
 
 def cached_analysis(run_dir: Path) -> dict:
-    """analysis.json of the run when it is newer than result.json and its figures exist; else analyze. Under
-    the run's analysis lock, so that two concurrent recipes sharing a run analyze it once."""
+    """analysis.json of the run when it is newer than result.json, of this ANALYSIS_VERSION, and its figures
+    exist; else analyze. Under the run's analysis lock, so that two concurrent recipes sharing a run analyze
+    it once."""
     path, result = run_dir / "analysis.json", run_dir / "result.json"
     with run_lock(run_dir, wait=True, name=".analysis.lock"):
         if path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime:
             summary = json.loads(path.read_text())
-            if summary.get("figures") and all(Path(f).exists() for f in summary["figures"]):
+            current = summary.get("analysis_version") == ANALYSIS_VERSION
+            if current and summary.get("figures") and all(Path(f).exists() for f in summary["figures"]):
                 return summary
         return analyze_run(run_dir, plots=True)
 

@@ -18,6 +18,10 @@ from fourier_circuits.tasks.base import RunView
 from fourier_circuits.tasks.registry import kind_of, task_of
 from fourier_circuits.tasks.solver_cache import solver_cache_at
 
+# Written into analysis.json; a cached analysis of another version is recomputed. Bump it whenever a task
+# kind's analysis gains, loses or redefines a key, so that old runs do not report the new keys as missing.
+ANALYSIS_VERSION = 2
+
 
 def run_view(run_dir: str | Path, plots: bool = True) -> RunView:
     """The stored run as a task kind's analysis sees it."""
@@ -45,7 +49,7 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     last = run.metrics[-1] if run.metrics else {}
     with solver_cache_at(run_dir.parent / store.SOLVER_DIR):   # the store the run lives in
         gamma_star = kind.gamma_star(run.cfg, run.model)
-    summary.update(run_dir=str(run_dir), task=run.cfg.task, normalized_margin=last.get("normalized_margin"),
+    summary.update(analysis_version=ANALYSIS_VERSION, run_dir=str(run_dir), task=run.cfg.task, normalized_margin=last.get("normalized_margin"),
                    margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"),
                    gamma_star_source=kind.gamma_star_source(run.cfg) if gamma_star is not None else None)
     # softmax collapse (training.evaluation.collapse_stats), on every cross-entropy run: the largest SC
