@@ -35,7 +35,7 @@ FAKE_ANALYSIS = dict(frac_neurons_power_ge_095=1.0, max_power_median=0.97, max_p
                      irrep_power_median_init=0.3, frequency_coverage=1.0, support_fraction_median=1.0,
                      observed_fraction_per_irrep={"a": 0.5, "b": 0.5}, expected_fraction_per_irrep={"a": 0.5, "b": 0.5},
                      nontrivial_irrep_coverage=1.0, head_power_median=0.6, head_power_median_init=0.1,
-                     test_accuracy=1.0, train_acc_step=100, test_acc_step=400, trivial_irrep_neurons=0, n_significant=10,
+                     test_accuracy=1.0, train_acc_step=100, test_acc_step=400, trivial_irrep_neurons=0,
                      frequency_coverage_concentrated=1.0, frequency_mass_ratio=1.0, n_single_frequency=10,
                      single_amplitude_spread_median=0.0, single_dc_fraction_median=0.0, single_phase_residual_median_abs=0.0,
                      n_top=8, support_fraction_median_top=1.0, balance_log_dev_median_top=0.0,
@@ -52,6 +52,7 @@ class FakeContext:
     def __init__(self, scale: str, tmp: Path) -> None:
         self.scale, self.fig_dir, self.tmp = scale, tmp / "figs", tmp
         self.configs = []
+        self.fraction = 1.0
 
     @staticmethod
     def ratio(cfg) -> float:
@@ -60,6 +61,10 @@ class FakeContext:
         from fourier_circuits.runs.min_width import law_width
         law = law_width(cfg.p, cfg.k) if cfg.task == "modadd" and cfg.objective == "softmin" else None
         return 0.99 if law is not None and cfg.width < law else 1.0 - cfg.lam
+
+    def n_significant(self, cfg) -> int:
+        """Significant neurons of a run: all of them (the measured count at the bound), or `fraction` of them."""
+        return int(self.fraction * cfg.width)
 
     def runs(self, group, overrides, analyze=True):
         out = []
@@ -72,7 +77,8 @@ class FakeContext:
             rows = [dict(step=s, train_accuracy=min(1.0, s / 100), test_accuracy=1.0 if s >= grok else 0.5,
                          margin_ratio=s / 700) for s in (1, 10, 100, 300, 400, 500, 600, 700)]
             (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-            analysis = dict(FAKE_ANALYSIS, test_acc_step=grok)
+            # every neuron significant, as measured at ci (new-minimal-width's count at the bound)
+            analysis = dict(FAKE_ANALYSIS, test_acc_step=grok, n_significant=self.n_significant(cfg))
             out.append(FakeOutcome(cfg.to_dict(), dict(margin_ratio=self.ratio(cfg), gamma_star=1e-3), analysis, run_dir))
         return out
 
@@ -141,3 +147,15 @@ def test_a_failing_measurement_fails_its_claim(tmp_path):
         FAKE_ANALYSIS["frac_neurons_power_ge_095"] = original
     shares = [c for c in claims if "share with max power" in c.claim]
     assert shares and not any(c.holds for c in shares)
+
+
+@pytest.mark.parametrize("fraction, holds", [(1.0, True), (0.5, True), (0.4, False), (0.1, False)])
+def test_the_count_at_the_bound_holds_only_from_the_counting_bound_up(fraction, holds, tmp_path):
+    """new-minimal-width at ci: (11, 3) at the bound 160 needs ≥ 15 × 5 = 75 significant neurons, (5, 4) at 256
+    needs ≥ 36 × 2 = 72. All of them (as measured) or half pass; 40% (64 of 160, 102 of 256) fails (11, 3)."""
+    ctx = FakeContext("ci", tmp_path)
+    ctx.fraction = fraction
+    claims, _ = FIGURE_RECIPES["new-minimal-width"].check(ctx)
+    counts = [c for c in claims if "counting bound" in c.claim]
+    assert [c.value for c in counts] == [int(fraction * 160), int(fraction * 256)]
+    assert counts[0].holds == holds and counts[1].holds == (fraction >= 0.4)
