@@ -440,11 +440,13 @@ def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_jso
               help="run store root (default $FOURIER_CIRCUITS_RUNS or ./runs); finished runs are reused")
 @click.option("--workers", type=int, default=None,
               help="parallel processes for runs and their analyses [default: the CPU cores, at most 8]")
+@click.option("--seed-offset", type=int, default=0, show_default=True,
+              help="add N (0 <= N < 2^31) to the seed of every trained run: the same claims on other seeds")
 @click.option("--list", "list_only", is_flag=True, help="list the recipes and exit")
 @click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
 @click.option("--json", "as_json", is_flag=True)
 @reports_errors
-def reproduce(recipe_names, scale, out, runs_dir, workers, list_only, progress, as_json) -> None:
+def reproduce(recipe_names, scale, out, runs_dir, workers, seed_offset, list_only, progress, as_json) -> None:
     """Reproduce the figures of [MO] and [LI] (default: every recipe, scale ci) and write an HTML report
     with a table of paper claim vs check vs measured, plus summary.json. Exit 0 even when a claim fails."""
     from fourier_circuits.reproduce.figures import FIGURE_RECIPES
@@ -455,7 +457,7 @@ def reproduce(recipe_names, scale, out, runs_dir, workers, list_only, progress, 
         return
     workers = min(os.cpu_count() or 1, 8) if workers is None else workers
     summary = run_reproduce(list(recipe_names), scale, out, runs_dir, workers, progress and not as_json,
-                            command="fourier-circuits reproduce " + " ".join(sys.argv[2:]))
+                            command="fourier-circuits reproduce " + " ".join(sys.argv[2:]), seed_offset=seed_offset)
     fails = [c for c in summary["claims"] if not c["holds"]]
     lines = [f"{summary['n_hold']} of {summary['n_claims']} claims hold ({summary['seconds']:.0f} s)"]
     lines += [f"  FAILS  {c['recipe']}: {c['claim']}: expected {c['expected']}, measured {c['measured']}"

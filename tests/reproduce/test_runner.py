@@ -60,6 +60,9 @@ def test_a_crashing_recipe_is_reported_and_the_rest_go_on(tmp_path, monkeypatch)
     (["nope"], "unknown recipe 'nope'"),
     (["--scale", "huge"], "huge"),
     (["--workers", "0"], "--workers must be >= 1, got 0"),
+    (["--seed-offset", "-1"], "--seed-offset must be an integer in [0, 2147483648), got -1"),
+    (["--seed-offset", str(2**31)], "--seed-offset must be an integer in [0, 2147483648)"),
+    (["--seed-offset", "x"], "'x' is not a valid integer"),
 ])
 def test_bad_input_exits_2_before_any_work(tmp_path, args, message):
     runs = tmp_path / "runs"
@@ -67,6 +70,30 @@ def test_bad_input_exits_2_before_any_work(tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert not runs.exists() and not (tmp_path / "r").exists()
+
+
+def test_a_seed_offset_shifts_the_seed_of_every_trained_run(tmp_path, monkeypatch):
+    """--seed-offset N: a recipe's runs (default seed 0, its own seeds) and its planned runs get seed + N; the
+    summary records N. Nothing is trained: run_configs is replaced by a recorder."""
+    seen = []
+
+    def recorded(configs, root, **kw):
+        seen.extend(c.seed for c in configs)
+        return [dict(run_dir=str(tmp_path / f"run{c.seed}")) for c in configs]
+    monkeypatch.setattr(runner, "run_configs", recorded)
+
+    def check(ctx):
+        ctx.runs("g", [dict(p=5, width=8), dict(preset="mo-s3", seed=1)], analyze=False)
+        return [], []
+    monkeypatch.setitem(recipes.FIGURE_RECIPES, "mo-fig7", recipes.FigureRecipe("mo-fig7", "t", "MO", "d", check))
+    result = CliRunner().invoke(main, ["reproduce", "mo-fig7", "--seed-offset", "3", "--workers", "1",
+                                       "--out", str(tmp_path / "r"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert seen == [3, 4]
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["meta"]["seed_offset"] == 3
+    runner._train_planned(dict(p=5, width=8, seed=2), tmp_path, seed_offset=3)
+    assert seen[-1] == 5
+    assert runner.shifted_config(dict(p=5, width=8)).seed == 0
 
 
 def test_unknown_recipe_in_the_api():

@@ -3,7 +3,9 @@
 Runs go through the run store (`sweep.run_configs`): a run already finished is read back, not retrained,
 so a second invocation only re-analyzes what changed and re-renders. Each run's analysis (analysis.json and
 its figures) is reused while it is newer than the run's result. A recipe that crashes is reported (in red)
-and the others go on; failing claims never change the exit status.
+and the others go on; failing claims never change the exit status. A seed offset (`--seed-offset N`) adds N to
+the seed of every run the recipes train (their own seeds 0, 1, .. become N, N+1, ..; the data split, the
+constructions and the solver do not change): the same claims on other seeds (experiments/claims_seeds.py).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from fourier_circuits.runs.store import runs_root as default_runs_root
 from fourier_circuits.runs.sweep import RunPool, run_configs
 from fourier_circuits.training.config import resolve_config
 
+MAX_SEED_OFFSET = 2**31   # seeds stay far below the config's 2^63 limit
+
 SHOWN_KEYS = ("recipe", "objective", "optimizer", "lr", "regularizer", "lam", "steps", "train_fraction")
 
 
@@ -36,6 +40,12 @@ class Outcome:
     result: dict
     analysis: dict
     run_dir: Path
+
+
+def shifted_config(overrides: dict, seed_offset: int = 0):
+    """The resolved config of `overrides` with `seed_offset` added to its seed (its own or the default)."""
+    cfg = resolve_config(**overrides)
+    return resolve_config(**{**overrides, "seed": cfg.seed + seed_offset}) if seed_offset else cfg
 
 
 def cached_analysis(run_dir: Path) -> dict:
@@ -53,11 +63,13 @@ def cached_analysis(run_dir: Path) -> dict:
 
 
 class RecipeContext:
-    """What a recipe sees: the scale, a figure directory, and `runs(group, overrides)`."""
+    """What a recipe sees: the scale, a figure directory, and `runs(group, overrides)` (each run's seed shifted by
+    `seed_offset`)."""
 
-    def __init__(self, scale: str, runs_root: Path, fig_dir: Path, workers: int, pool: RunPool | None = None) -> None:
+    def __init__(self, scale: str, runs_root: Path, fig_dir: Path, workers: int, pool: RunPool | None = None,
+                 seed_offset: int = 0) -> None:
         self.scale, self.runs_root, self.fig_dir = scale, runs_root, fig_dir
-        self.workers, self.pool = workers, pool
+        self.workers, self.pool, self.seed_offset = workers, pool, seed_offset
         self.settings: dict[str, str] = {}
         self.first: dict[str, str] = {}
         self.counts: dict[str, int] = {}
@@ -65,7 +77,7 @@ class RecipeContext:
 
     def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[Outcome]:
         """Train (or read back) one run per override dict; analyze each (with figures) unless told not to."""
-        configs = [resolve_config(**o) for o in overrides]
+        configs = [shifted_config(o, self.seed_offset) for o in overrides]
         results = run_configs(configs, self.runs_root, workers=self.workers, progress=False, pool=self.pool)
         for res in results:
             if res.get("status") == "failed":
@@ -108,9 +120,9 @@ def check_recipe_names(names: list[str]) -> list[FigureRecipe]:
 
 
 def run_recipe(recipe: FigureRecipe, scale: str, runs_root: Path, workers: int,
-               pool: RunPool | None = None) -> RecipeReport:
+               pool: RunPool | None = None, seed_offset: int = 0) -> RecipeReport:
     fig_dir = runs_root / "reproduce" / scale / recipe.name
-    ctx = RecipeContext(scale, runs_root, fig_dir, workers, pool)
+    ctx = RecipeContext(scale, runs_root, fig_dir, workers, pool, seed_offset)
     start = time.perf_counter()
     claims, figures, error = [], [], None
     try:
@@ -128,9 +140,9 @@ def recipe_report(recipe: FigureRecipe, scale: str, **outcome) -> RecipeReport:
                         description=recipe.description, new=recipe.new, **outcome)
 
 
-def _run_recipe_named(name: str, scale: str, runs_root: Path) -> RecipeReport:
+def _run_recipe_named(name: str, scale: str, runs_root: Path, seed_offset: int = 0) -> RecipeReport:
     """A pool worker's job when recipes run concurrently: one recipe, its runs one at a time in this worker."""
-    return run_recipe(FIGURE_RECIPES[name], scale, runs_root, workers=1)
+    return run_recipe(FIGURE_RECIPES[name], scale, runs_root, workers=1, seed_offset=seed_offset)
 
 
 def schedule_order(recipes: list[FigureRecipe]) -> list[FigureRecipe]:
@@ -142,15 +154,16 @@ def schedule_order(recipes: list[FigureRecipe]) -> list[FigureRecipe]:
     return sorted(recipes, key=lambda r: (not r.long, r.name not in read, not r.after))
 
 
-def _train_planned(overrides: dict, runs_root: Path) -> float:
+def _train_planned(overrides: dict, runs_root: Path, seed_offset: int = 0) -> float:
     """A pool worker's job: train (or read back) one of a recipe's `planned` runs; its wall seconds. A run
     that fails is reported by the recipe's own `runs` call, which reads it back."""
     start = time.perf_counter()
-    run_configs([resolve_config(**overrides)], runs_root, workers=1, progress=False)
+    run_configs([shifted_config(overrides, seed_offset)], runs_root, workers=1, progress=False)
     return time.perf_counter() - start
 
 
-def _concurrent_reports(recipes: list[FigureRecipe], scale: str, root: Path, pool: RunPool, bar) -> list[RecipeReport]:
+def _concurrent_reports(recipes: list[FigureRecipe], scale: str, root: Path, pool: RunPool, bar,
+                        seed_offset: int = 0) -> list[RecipeReport]:
     """Every recipe as one job of the pool, at most `pool.workers` at a time, a recipe only once the recipes
     it reads (`after`) are done; the reports in the order given. A recipe's `planned` runs are jobs of their
     own, queued just before it, and the recipe starts once they are done (its `runs` then reads them back):
@@ -177,8 +190,8 @@ def _concurrent_reports(recipes: list[FigureRecipe], scale: str, root: Path, poo
         for job in free[:pool.workers - len(running)]:
             waiting.remove(job)
             recipe, overrides = job
-            future = (pool.submit(_run_recipe_named, recipe.name, scale, root) if overrides is None
-                      else pool.submit(_train_planned, overrides, root))
+            future = (pool.submit(_run_recipe_named, recipe.name, scale, root, seed_offset) if overrides is None
+                      else pool.submit(_train_planned, overrides, root, seed_offset))
             running[future] = job
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in finished:
@@ -214,7 +227,7 @@ def machine_description() -> str:
 
 
 def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", runs_root: str | Path | None = None,
-              workers: int = 1, progress: bool = True, command: str = "") -> dict:
+              workers: int = 1, progress: bool = True, command: str = "", seed_offset: int = 0) -> dict:
     """Run the recipes `names` (all when empty) at `scale`, write out/index.html and out/summary.json, and
     return the summary (as written to summary.json).
 
@@ -223,11 +236,14 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
       runs one at a time (most recipes train one run at a time, and on 2 cores two 1-thread runs do about
       1.5× the work of one 2-thread run);
     - fewer: one recipe at a time, its multi-run batches and their analyses spread over the pool.
-    A recipe's `seconds` is then its wall time in its worker, plus that of its `planned` runs."""
+    A recipe's `seconds` is then its wall time in its worker, plus that of its `planned` runs.
+    `seed_offset` (0 ≤ N < 2^31) shifts every trained run's seed by N (the module docstring)."""
     if scale not in SCALES:
         raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if isinstance(seed_offset, bool) or not isinstance(seed_offset, int) or not 0 <= seed_offset < MAX_SEED_OFFSET:
+        raise ConfigError(f"--seed-offset must be an integer in [0, {MAX_SEED_OFFSET}), got {seed_offset!r}")
     recipes = check_recipe_names(list(names))
     check_out_dir(out)   # a directory of the user's own files is refused before any run starts
     gpu_only = [r for r in recipes if r.gpu_presets] if scale == "paper" and not _cuda_available() else []
@@ -240,15 +256,16 @@ def reproduce(names: list[str], scale: str = "ci", out: str | Path = "report", r
     bar = tqdm(total=len(recipes), desc=f"reproduce ({scale})", unit="recipe", disable=not progress)
     with RunPool(workers) if workers > 1 else contextlib.nullcontext() as pool:
         if pool is not None and len(recipes) >= workers:
-            reports = _concurrent_reports(recipes, scale, root, pool, bar)
+            reports = _concurrent_reports(recipes, scale, root, pool, bar, seed_offset)
         else:
             for recipe in recipes:
                 bar.set_postfix_str(recipe.name)
-                reports.append(run_recipe(recipe, scale, root, workers, pool))
+                reports.append(run_recipe(recipe, scale, root, workers, pool, seed_offset))
                 bar.update(1)
     bar.close()
     reports += skipped
-    meta = dict(title=f"fourier-circuits: reproduction at scale {scale}", scale=scale,
+    shift = f", seeds shifted by {seed_offset}" if seed_offset else ""
+    meta = dict(title=f"fourier-circuits: reproduction at scale {scale}{shift}", scale=scale, seed_offset=seed_offset,
                 date=time.strftime("%Y-%m-%d %H:%M:%S"), version=__version__, machine=machine_description(),
                 command=command, runs_root=str(root), total_seconds=time.perf_counter() - start)
     _, summary_path = write_report(out, reports, meta)
