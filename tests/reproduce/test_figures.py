@@ -20,6 +20,8 @@ def test_at_least_and_at_most():
     assert at_least("c", None, 0.99).measured == "n/a"
     assert at_most("c", 0.5, 0.8).holds and not at_most("c", 0.9, 0.8).holds
     assert at_least("c", 0.5, 0.25, " γ*", ".3f").expected == "≥ 0.250 γ*"
+    # the range the value must lie in, for the distance of a value from failing (experiments/claims_seeds.py)
+    assert at_least("c", 0.5, 0.25).bounds == (0.25, None) and at_most("c", 0.5, 0.8).bounds == (None, 0.8)
 
 
 @dataclass

@@ -101,7 +101,8 @@ def gamma_beyond(ctx: Context) -> tuple[list[Claim], list]:
             expected = "= 1 (odd n)" if n % 2 else "> 1 (even n: the sign irrep)"
             holds = abs(ratio - 1) <= 1e-9 if n % 2 else ratio > 1 + 1e-6
             claims.append(Claim(f"C{n}, k={k}: γ* against [LI]'s formula at a composite modulus (γ* / formula)",
-                                expected, f"{ratio:.6f}", holds, ratio))
+                                expected, f"{ratio:.6f}", holds, ratio,
+                                bounds=(1 - 1e-9, 1 + 1e-9) if n % 2 else (1 + 1e-6, None)))
     for group in TRAINED[ctx.scale]:
         cfg = dict(task="group", group=group, p=None, k=3)
         if ctx.scale in TRAINED_STEPS:

@@ -21,6 +21,8 @@ class Claim:
     holds: bool
     value: float | None = None   # numeric measured value when there is one
     evidence: str | None = None  # what the value was measured on: one of EVIDENCE (None: no network, e.g. a solver bound)
+    bounds: tuple[float | None, float | None] | None = None  # (low, high) the value must lie in (None: open end);
+    # None when the check is not a range of `value` alone (how far a value is from failing: claims_seeds.py)
 
 
 # What a claim's value was measured on. A paper's training claim ("ordinary training finds the features") is
@@ -70,21 +72,21 @@ def at_least(claim: str, value: float | None, threshold: float, unit: str = "", 
     """Claim that `value ≥ threshold` (a missing value fails), measured on `run` (its evidence) if given; `note`
     says where the threshold comes from (a figure of the paper, or how it was chosen)."""
     return Claim(claim, f"≥ {threshold:{fmt}}{unit}{_cite(note)}", _measured(value, unit, fmt),
-                 value is not None and value >= threshold, value, _evidence(run))
+                 value is not None and value >= threshold, value, _evidence(run), (threshold, None))
 
 
 def at_most(claim: str, value: float | None, threshold: float, unit: str = "", fmt: str = ".4f",
             run: RunOutcome | None = None, note: str = "") -> Claim:
     """Claim that `value ≤ threshold` (a missing value fails), measured on `run` (its evidence) if given."""
     return Claim(claim, f"≤ {threshold:{fmt}}{unit}{_cite(note)}", _measured(value, unit, fmt),
-                 value is not None and value <= threshold, value, _evidence(run))
+                 value is not None and value <= threshold, value, _evidence(run), (None, threshold))
 
 
 def between(claim: str, value: float | None, low: float, high: float, unit: str = "", fmt: str = ".4f",
             note: str = "", run: RunOutcome | None = None) -> Claim:
     """Two-sided claim `low ≤ value ≤ high` (a missing value fails)."""
     return Claim(claim, f"in [{low:{fmt}}, {high:{fmt}}]{unit}{_cite(note)}", _measured(value, unit, fmt),
-                 value is not None and low <= value <= high, value, _evidence(run))
+                 value is not None and low <= value <= high, value, _evidence(run), (low, high))
 
 
 # --- margins ---------------------------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def single_frequency_claims(run: RunOutcome, what: str = "frequencies") -> list[
                    "(0.8, 0.95 chosen)",
                    f"{_measured(init, '', '.3f')} → {_measured(trained, '', '.4f')}",
                    init is not None and trained is not None and init <= INIT_SPREAD and trained >= TRAINED_CONCENTRATED,
-                   trained, evidence_of(run))
+                   trained, evidence_of(run), (TRAINED_CONCENTRATED, None))
     return [at_least(f"neurons are single {what}: share with max power ≥ 0.95 ({run_label(run)})",
                      a.get("frac_neurons_power_ge_095"), SINGLE_SHARE, note=f"{fig} (0.95 chosen)", run=run),
             spread]
@@ -219,7 +221,7 @@ def irrep_claims(run: RunOutcome) -> list[Claim]:
             Claim(f"bigger irreps get more neurons: share of pairs d_R < d_R' with n_R ≤ n_R' over single-irrep "
                   f"neurons ({', '.join(f'{n}: {c}' for n, c in counts.items())}) ({label})",
                   "= 1 and every non-trivial irrep used  — [MO] Fig 6b: bigger irreps get more neurons",
-                  _measured(rank, "", ".2f"), rank == 1.0 and cover == 1.0, rank, evidence_of(run)),
+                  _measured(rank, "", ".2f"), rank == 1.0 and cover == 1.0, rank, evidence_of(run), (1.0, None)),
             at_most(f"the trivial irrep is never used: its share of ‖θ‖² × |G| (a random network: ≈ 1) ({label})",
                     a.get("trivial_share_vs_random"), 0.1, run=run,
                     note="docs/theory.md §5: never used (a tenth of random chosen)")]

@@ -75,12 +75,13 @@ def new_minimal_width(ctx: Context) -> tuple[list[Claim], list]:
             f"p={p}, k={k}: the bound is not necessary: smallest width with best-of-{seeds} margin ≥ {TARGET} γ* "
             f"(downward scan)", f"m_min < bound 2^(2k−2)(p−1) = {bound}",
             (f"m_min = {m_min} ({m_min / bound:.2f} × bound, {m_min / (p - 1):.2f} (p−1)); at m_min−1 best "
-             f"{max(below):.4f} γ*" if below else f"m_min = {m_min}") + stalls, m_min < bound, m_min))
+             f"{max(below):.4f} γ*" if below else f"m_min = {m_min}") + stalls, m_min < bound, m_min,
+            bounds=(None, bound - 1)))
         law = law_width(p, k)
         if law is not None:
             claims.append(Claim(f"p={p}, k={k}: m_min follows the law (docs/min_width.md)",
                                 f"m_min = {law // ((p - 1) // 2)} neurons per frequency × (p−1)/2 = {law}",
-                                f"m_min = {m_min}", m_min == law, m_min))
+                                f"m_min = {m_min}", m_min == law, m_min, bounds=(law, law)))
         if CHECKED[ctx.scale]:
             checked = ", ".join(f"m={m}: {scan.best(m, scan.check):.4f}" for m in sorted(scan.check, reverse=True))
             claims.append(Claim(f"p={p}, k={k}: twice the seeds and steps leave m_min = {m_min}",
@@ -109,5 +110,5 @@ def _significant_at_bound(ctx: Context) -> list[Claim]:
             f"margin ≥ {TARGET} γ* and ≥ {lower} significant  — docs/min_width.md: ≥ {LOWER_PER_FREQUENCY[k]} "
             f"neurons per frequency at γ* (k={k} counting bound)",
             f"{'n/a' if n_sig is None else n_sig} of {bound} ({(n_sig or 0) / bound:.2f} × bound) at {ratio:.5f} γ*",
-            ratio >= TARGET and n_sig is not None and n_sig >= lower, n_sig, evidence_of(run)))
+            ratio >= TARGET and n_sig is not None and n_sig >= lower, n_sig, evidence_of(run), (lower, None)))
     return claims

@@ -372,7 +372,7 @@ def _render_html(reports: list[RecipeReport], placed: list[list[_Figure]], meta:
 def _summary_dict(reports: list[RecipeReport], placed: list[list[_Figure]], meta: dict) -> dict:
     """The content of summary.json (JSON-safe)."""
     claims = [dict(recipe=r.name, claim=c.claim, expected=c.expected, measured=c.measured, holds=bool(c.holds),
-                   value=c.value, evidence=c.evidence) for r in reports for c in r.claims]
+                   value=c.value, evidence=c.evidence, bounds=c.bounds) for r in reports for c in r.claims]
     recipes = [dict(name=r.name, title=r.title, paper=r.paper, scale=r.scale, new=bool(r.new),
                     seconds=float(r.seconds or 0.0), error=r.error, not_run=r.not_run, settings=r.settings,
                     figures=[f.png for f in figs if f.png is not None],
