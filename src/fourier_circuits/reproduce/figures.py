@@ -416,7 +416,8 @@ def li_fig4(ctx: Context):
     ks = list(mean_delay)
     delays = [mean_delay[k] for k in ks]
     weaker = None not in delays and all(b < a for a, b in zip(delays, delays[1:]))
-    claims.append(Claim("grokking weakens as k grows", "mean test step / train step decreases with k",
+    claims.append(Claim("grokking weakens as k grows",
+                        "mean test step / train step decreases with k  — [LI] Fig 4: the delay shrinks as k grows",
                         ", ".join(f"k={k}: {'n/a' if d is None else f'{d:.2f}×'}" for k, d in zip(ks, delays)),
                         weaker, evidence=PAPER_RECIPE))
     figures = [plot_grokking(curves, ctx.fig_dir / "grokking_vs_k")[0]]

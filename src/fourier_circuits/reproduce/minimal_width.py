@@ -66,26 +66,30 @@ def new_minimal_width(ctx: Context) -> tuple[list[Claim], list]:
         table.append(dict(p=p, k=k, bound=bound, m_min=m_min, ratios=scan.scores, check=scan.check))
         seeds = SEEDS[ctx.scale]
         if m_min is None:
-            claims.append(Claim(f"p={p}, k={k}: the bound {bound} reaches {TARGET} γ*", f"best of {seeds} seeds",
+            claims.append(Claim(f"p={p}, k={k}: the bound {bound} reaches {TARGET} γ*",
+                                f"best of {seeds} seeds  — [LI] Thm 4.1: the bound suffices",
                                 f"{scan.best(bound):.4f} γ*", False))
             continue
         below = scan.scores.get(m_min - 1)
         stalls = f"; stalls at widths ≥ m_min: {_fmt_stalls(scan.stalls())}" if scan.stalls() else ""
         claims.append(Claim(
             f"p={p}, k={k}: the bound is not necessary: smallest width with best-of-{seeds} margin ≥ {TARGET} γ* "
-            f"(downward scan)", f"m_min < bound 2^(2k−2)(p−1) = {bound}",
+            f"(downward scan)", f"m_min < bound 2^(2k−2)(p−1) = {bound}  — [LI] Thm 4.1 claims sufficiency only; "
+            "docs/min_width.md",
             (f"m_min = {m_min} ({m_min / bound:.2f} × bound, {m_min / (p - 1):.2f} (p−1)); at m_min−1 best "
              f"{max(below):.4f} γ*" if below else f"m_min = {m_min}") + stalls, m_min < bound, m_min,
             bounds=(None, bound - 1)))
         law = law_width(p, k)
         if law is not None:
             claims.append(Claim(f"p={p}, k={k}: m_min follows the law (docs/min_width.md)",
-                                f"m_min = {law // ((p - 1) // 2)} neurons per frequency × (p−1)/2 = {law}",
+                                f"m_min = {law // ((p - 1) // 2)} neurons per frequency × (p−1)/2 = {law}  — "
+                                "docs/min_width.md, the law (k=2: proof; k=3: counting and search)",
                                 f"m_min = {m_min}", m_min == law, m_min, bounds=(law, law)))
         if CHECKED[ctx.scale]:
             checked = ", ".join(f"m={m}: {scan.best(m, scan.check):.4f}" for m in sorted(scan.check, reverse=True))
             claims.append(Claim(f"p={p}, k={k}: twice the seeds and steps leave m_min = {m_min}",
-                                f"no width below m_min reaches {TARGET} γ* with {2 * seeds} seeds",
+                                f"no width below m_min reaches {TARGET} γ* with {2 * seeds} seeds  — "
+                                "docs/min_width.md, the self-check",
                                 f"{checked or 'nothing below m = 1'} → m_min = {again}", again == m_min, again))
     claims += _significant_at_bound(ctx)
     figures = [plot_minimal_width(table, ctx.fig_dir / "minimal_width")[0]]
