@@ -31,7 +31,8 @@ def compact(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    rows = sorted((json.loads(f.read_text()) for f in OUT.glob("p*_k*_*.json")),
+    answers = (json.loads(f.read_text()) for f in OUT.glob("p*_k*_*.json"))
+    rows = sorted((r for r in answers if "target" in r),    # not the single-width runs (p7_k3_w48_*.json)
                   key=lambda r: (r["target"], r["k"], r["p"]))
     if "--compact" in sys.argv:
         compact(rows)

@@ -125,3 +125,78 @@ def test_rephase_redraws_only_the_stuck_frequency_and_keeps_the_norms():
     assert counts(net) == [6, 6, 6] and float(neuron_max_power(net).min()) > 1 - 1e-12
     assert float(phase_residual(net).abs().max()) < 1e-6
     assert rephase_frequencies(design_net(7, [SIX] * 3), seed=0) == 0, "a design is left alone"
+
+
+def k3_cosines(p: int, n: int, zeta: int, seed: int) -> PolyNet:
+    """A k = 3 PolyNet of n §5 cosines on frequency ζ with random phases and random norms."""
+    from fourier_circuits.training.refine import set_cosines
+    net = PolyNet(p, 3, n, p, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    set_cosines(net, torch.arange(n), torch.full((n,), zeta), 0.5 + torch.rand(n, generator=gen, dtype=torch.float64),
+                gen)
+    return net
+
+
+def test_the_cosine_defect_is_the_networks():
+    """`cosine_defect` (differentiable, one frequency) agrees with `frequency_defects` (the network's pure part)."""
+    from fourier_circuits.training.refine import cosine_defect, frequency_defects
+    net = k3_cosines(7, 10, 2, seed=0)
+    theta = torch.fft.fft(net.embed.detach(), dim=1)[:, 2].angle().T
+    amp = (net.neuron_sq_norms(torch.float64).detach() * 2 / (4 * 7)).sqrt()
+    assert float(cosine_defect(theta, amp, 7, 2)) == pytest.approx(float(frequency_defects(net)[1]), rel=1e-6)
+
+
+def test_the_phase_resolve_finds_the_k2_design_and_not_one_neuron_less():
+    from fourier_circuits.training.refine import resolve_phases
+    gen = torch.Generator().manual_seed(0)
+    for n, solvable in ((6, True), (5, False)):
+        theta, amp = torch.zeros(n, 2, dtype=torch.float64), torch.ones(n, dtype=torch.float64)  # a clump
+        _, beta, d = resolve_phases(theta, amp, 7, 1, gen, restarts=3)
+        assert (d < 1e-10) == solvable
+        assert float(beta.pow(2).sum()) == pytest.approx(n, rel=1e-12), "the frequency's norm is kept"
+
+
+def test_the_k3_rephase_resolves_a_stuck_frequency():
+    """k = 3: 16 neurons with random phases on ζ = 2 of p = 7 do not tie; the re-phase re-solves them to a
+    design (d < 1e-8) with the frequency's total norm, as §5 cosines."""
+    from fourier_circuits.analysis.fourier import neuron_max_power
+    from fourier_circuits.training.refine import frequency_defects, rephase_frequencies
+    net = k3_cosines(7, 16, 2, seed=1)
+    sq = net.neuron_sq_norms(torch.float64).sum()
+    assert float(frequency_defects(net)[1]) > 0.1
+    assert rephase_frequencies(net, seed=0) == 16
+    assert float(frequency_defects(net)[1]) < 1e-8
+    assert float(net.neuron_sq_norms(torch.float64).sum()) == pytest.approx(float(sq), rel=1e-9)
+    assert float(neuron_max_power(net).min()) > 1 - 1e-12
+
+
+def test_the_best_round_comes_back():
+    """`restore_best`: when the last rebalance round ended lower than an earlier one, the earlier parameters
+    come back and are evaluated again; when it ended higher, nothing changes."""
+    from fourier_circuits.training.refine import restore_best
+
+    class Stub:
+        recorder = None
+
+        def __init__(self, net):
+            self.model, self.history = net, [{"margin_ratio": 0.9}]
+
+        def evaluate(self):
+            return {"margin_ratio": 0.99 if torch.equal(self.model.embed, kept[0]) else 0.9}
+
+        def log(self, row):
+            self.history.append(row)
+
+    net = cosine_net(5, [1, 2])
+    kept = [q.detach().clone() for q in net.parameters()]
+    trainer = Stub(net)
+    trainer.refine_best = (0.99, kept)
+    with torch.no_grad():
+        net.embed.mul_(2)
+    restore_best(trainer)
+    assert torch.equal(net.embed, kept[0]) and trainer.history[-1]["margin_ratio"] == 0.99
+    trainer.history.append({"margin_ratio": 0.995})
+    with torch.no_grad():
+        net.embed.mul_(2)
+    restore_best(trainer)
+    assert not torch.equal(net.embed, kept[0]) and len(trainer.history) == 3

@@ -52,6 +52,10 @@ DEFECT_REPHASE = 1e-2      # d(ζ) from which a settled frequency's phases are d
 # fewest neurons a frequency needs to tie every wrong class at γ*, by k: proven lower bounds of the phase design
 # (docs/min_width.md; k = 3: 15 proven, 16 found); a frequency with fewer is not re-phased (it cannot tie)
 DESIGN_LOWER_BOUND = {2: 6, 3: 15}
+# from this k on, a re-phase re-solves the frequency's phases (`resolve_phases`) instead of drawing them: at
+# k = 3 random phases and Adam found the 16-neuron design on 1 of 2 seeds at p = 5 and on none of 4 at p = 7
+RESOLVE_FROM_K = 3
+RESOLVE_RESTARTS = 64      # random restarts of the re-solve at most (p = 7, 16 neurons: a design in ~10 s)
 
 
 @torch.no_grad()
@@ -124,12 +128,13 @@ def rebalance_frequencies(model, seed: int, noise: float = 1e-2) -> int:
 
 @torch.no_grad()
 def set_cosines(model, neurons: torch.Tensor, freqs: torch.Tensor, sq_norms: torch.Tensor,
-                gen: torch.Generator) -> None:
-    """Neuron i ∈ `neurons` ← the §5 form at frequency ζ_i with random phases: u_{i,j}(a) = β cos(θ_j + 2πζa/p),
-    w_i(c) = β cos(θ_1 + .. + θ_k + 2πζc/p), θ_j uniform, and ‖θ_i‖² = sq_norms_i (β² p/2 = ‖θ_i‖²/(k+1)):
-    each is a maximizer of the one-neuron margin ([MO] Lemmas 2–6)."""
+                gen: torch.Generator | None, theta: torch.Tensor | None = None) -> None:
+    """Neuron i ∈ `neurons` ← the §5 form at frequency ζ_i: u_{i,j}(a) = β cos(θ_j + 2πζa/p),
+    w_i(c) = β cos(θ_1 + .. + θ_k + 2πζc/p), θ_j uniform from `gen` (or the given phases `theta`, (n, k)), and
+    ‖θ_i‖² = sq_norms_i (β² p/2 = ‖θ_i‖²/(k+1)): each is a maximizer of the one-neuron margin ([MO] Lemmas 2–6)."""
     p, k = model.vocab_size, model.n_inputs
-    theta = 2 * math.pi * torch.rand(len(neurons), k, generator=gen, dtype=torch.float64)
+    if theta is None:
+        theta = 2 * math.pi * torch.rand(len(neurons), k, generator=gen, dtype=torch.float64)
     phases = torch.cat([theta, theta.sum(dim=1, keepdim=True)], dim=1)              # (n, k+1)
     beta = (sq_norms.to(torch.float64) * 2 / ((k + 1) * p)).sqrt()
     a = torch.arange(p, dtype=torch.float64)
@@ -169,12 +174,63 @@ def frequency_defects(model) -> torch.Tensor:
     return torch.stack(out)
 
 
+def cosine_defect(theta: torch.Tensor, amp: torch.Tensor, p: int, zeta: int) -> torch.Tensor:
+    """d(ζ) (`frequency_defects`) of n §5 cosine neurons on frequency ζ alone, differentiable in their phases
+    `theta` (n, k) and amplitudes `amp` (n,): u_{i,j}(a) = β_i cos(θ_ij + ωa), w_i(c) = β_i cos(Σ_j θ_ij + ωc)."""
+    n, k = theta.shape
+    wave = 2 * math.pi * zeta * torch.arange(p, dtype=theta.dtype) / p
+    u = amp[:, None, None] * torch.cos(theta[..., None] + wave)                     # (n, k, p)
+    w = amp[:, None] * torch.cos(theta.sum(dim=1, keepdim=True) + wave)             # (n, p)
+    h = u[:, 0].reshape((n, p) + (1,) * (k - 1))
+    for j in range(1, k):
+        h = h + u[:, j].reshape((n,) + (1,) * j + (p,) + (1,) * (k - 1 - j))
+    logits = torch.einsum("n...,nc->...c", h.pow(k), w)                              # (p,)*k + (p,)
+    power = torch.fft.fftn(logits).abs().pow(2)[..., (-zeta) % p]
+    wanted = power[(zeta,) * k]
+    return (power.sum() - wanted) / wanted
+
+
+def resolve_phases(theta: torch.Tensor, amp: torch.Tensor, p: int, zeta: int, gen: torch.Generator,
+                   restarts: int, tol: float = 1e-10, iterations: int = 200) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Phases and amplitudes for n §5 neurons on frequency ζ whose wrong classes tie (`cosine_defect` ≈ 0):
+    L-BFGS on the defect from the given ones, then from random phases and equal amplitudes, `restarts` times
+    at most, until one reaches `tol`. Returns (θ, β, defect) of the best (β with the given Σ β²)."""
+    best = (theta, amp, math.inf)
+    total = amp.pow(2).sum()
+    for r in range(restarts + 1):
+        th = (theta if r == 0 else 2 * math.pi * torch.rand(theta.shape, generator=gen, dtype=torch.float64))
+        log_amp = amp.log() if r == 0 else torch.full_like(amp, float(total / len(amp)) ** 0.5).log()
+        th, log_amp = th.detach().double().contiguous().clone(), log_amp.detach().double().contiguous().clone()
+        th.requires_grad_(True)
+        log_amp.requires_grad_(True)
+        opt = torch.optim.LBFGS([th, log_amp], lr=1.0, max_iter=iterations, history_size=30,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-14, tolerance_change=1e-18)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            d = cosine_defect(th, log_amp.exp(), p, zeta)
+            d.backward()
+            return d
+
+        with torch.enable_grad():
+            opt.step(closure)
+        with torch.no_grad():
+            d = float(cosine_defect(th, log_amp.exp(), p, zeta))
+        if d < best[2]:
+            a = log_amp.detach().exp()
+            best = (th.detach().remainder(2 * math.pi), a * (total / a.pow(2).sum()).sqrt(), d)
+        if best[2] < tol:
+            break
+    return best
+
+
 @torch.no_grad()
 def rephase_frequencies(model, seed: int, below: float = DEFECT_REPHASE) -> int:
     """Draw new phases for the neurons of every frequency with d(ζ) ≥ `below` (`frequency_defects`) and at
     least DESIGN_LOWER_BOUND[k] neurons (fewer cannot tie the wrong classes: no new phases help): each
-    becomes a §5 cosine on its frequency with random phases and its own norm (`set_cosines`).
-    Nothing moves while the features have not formed (as in
+    becomes a §5 cosine on its frequency with random phases and its own norm (`set_cosines`); from
+    k = RESOLVE_FROM_K on, with the phases and amplitudes of `resolve_phases` instead (from the neurons' own
+    phases, then random restarts), the frequency's total norm kept. Nothing moves while the features have not formed (as in
     `rebalance_frequencies`). Returns how many neurons were re-phased; the caller re-projects θ."""
     significant = significant_neurons(model)
     if float((neuron_max_power(model)[significant] >= SETTLED_POWER).double().mean()) < SETTLED_SHARE:
@@ -186,8 +242,17 @@ def rephase_frequencies(model, seed: int, below: float = DEFECT_REPHASE) -> int:
     neurons = torch.nonzero(torch.isin(freq, torch.tensor(stuck, dtype=freq.dtype))).flatten()
     if not stuck or len(neurons) == 0:
         return 0
-    set_cosines(model, neurons, freq[neurons], model.neuron_sq_norms(torch.float64)[neurons],
-                torch.Generator().manual_seed(seed))
+    gen, sq = torch.Generator().manual_seed(seed), model.neuron_sq_norms(torch.float64)
+    if model.n_inputs < RESOLVE_FROM_K:
+        set_cosines(model, neurons, freq[neurons], sq[neurons], gen)
+        return len(neurons)
+    p, k = model.vocab_size, model.n_inputs
+    for z in stuck:
+        on = torch.nonzero(freq == z).flatten()
+        theta = torch.fft.fft(model.embed.detach().double()[..., on], dim=1)[:, z].angle().T      # (n, k)
+        amp = (sq[on] * 2 / ((k + 1) * p)).sqrt()
+        theta, amp, _ = resolve_phases(theta, amp, p, z, gen, RESOLVE_RESTARTS)
+        set_cosines(model, on, freq[on], amp.pow(2) * (k + 1) * p / 2, None, theta=theta)
     return len(neurons)
 
 
@@ -221,20 +286,41 @@ def rebalance_phase(trainer) -> bool:
     < REBALANCE_BELOW γ*, even out the neurons over the frequencies (`rebalance_frequencies`) or, when they are
     even, draw new phases for the frequencies whose pure part does not tie the wrong classes
     (`rephase_frequencies`: z^k nets trained on the whole population), and begin another Adam phase
-    (`Trainer.begin_phase`). False when nothing is to be done, or nothing moved."""
+    (`Trainer.begin_phase`). False when nothing is to be done, or nothing moved; then, if an earlier round
+    ended higher than the last, the network goes back to it (`restore_best`: a re-phase can lose)."""
     cfg, ratio = trainer.cfg, trainer.history[-1].get("margin_ratio")
-    if (trainer.rebalances >= cfg.rebalance_rounds or cfg.task != "modadd" or cfg.model != "polynet"
+    if (cfg.rebalance_rounds == 0 or cfg.task != "modadd" or cfg.model != "polynet"
             or not cfg.normalize or ratio is None or ratio >= REBALANCE_BELOW):
         return False
-    seed = cfg.seed * 1_000_003 + trainer.step
-    moved = rebalance_frequencies(trainer.model, seed)
-    if moved == 0 and trainer.train.population and cfg.activation == "poly" and cfg.degree in (None, cfg.k):
-        moved = rephase_frequencies(trainer.model, seed)
+    best = getattr(trainer, "refine_best", None)
+    if best is None or ratio > best[0]:
+        trainer.refine_best = (ratio, [q.detach().clone() for q in trainer.model.parameters()])
+    moved = 0
+    if trainer.rebalances < cfg.rebalance_rounds:
+        seed = cfg.seed * 1_000_003 + trainer.step
+        moved = rebalance_frequencies(trainer.model, seed)
+        if moved == 0 and trainer.train.population and cfg.activation == "poly" and cfg.degree in (None, cfg.k):
+            moved = rephase_frequencies(trainer.model, seed)
     if moved == 0:
+        restore_best(trainer)
         return False
     trainer.project()
     trainer.begin_phase()
     return True
+
+
+@torch.no_grad()
+def restore_best(trainer) -> None:
+    """At the end of the rounds: if an earlier round ended with a higher margin than the last
+    (`trainer.refine_best`, kept by `rebalance_phase`), its parameters come back and are evaluated again."""
+    best = getattr(trainer, "refine_best", None)
+    if best is None or best[0] <= trainer.history[-1]["margin_ratio"]:
+        return
+    for q, saved in zip(trainer.model.parameters(), best[1]):
+        q.copy_(saved)
+    trainer.log(trainer.evaluate())
+    if trainer.recorder is not None:
+        trainer.recorder.save(trainer, checkpoint=True)
 
 
 def lbfgs_polish(model, x, y: torch.Tensor, rows: int, tau: float, iterations: int, grad_hook=None) -> None:
