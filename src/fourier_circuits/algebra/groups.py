@@ -47,13 +47,30 @@ __all__ = ["Group", "parse_group", "MAX_ORDER", "cycle_notation"]
 
 @dataclass(eq=False)
 class Group:
-    """A finite group given by its Cayley table; derived data is computed on construction.
+    """A finite group G given by its Cayley table; derived data is computed on construction.
 
-    Fields: `name` (canonical spec), `elements`, `labels` (readable names), `table`
-    ((|G|,|G|) int64, table[a,b] = index of a·b), `family` ("cyclic", "dihedral", "symmetric",
-    "alternating", "quaternion", "product", "perm"), `n` (family parameter or None),
-    `factors` (the factor groups of a product). Derived: `identity`, `inverses`,
-    `conjugacy_classes`, `class_of`, `element_order`.
+    Build one with `parse_group("S4")` rather than by hand. Elements are indexed 0..|G|−1, index 0 is the
+    identity (the module docstring lists the element objects of each family).
+
+    Args:
+        name: The canonical spec string, e.g. "S4" or "C2xS3".
+        elements: The element objects, in index order (image tuples for permutations, ints for C_n, ...).
+        labels: A readable name per element, e.g. "(0 1 2)".
+        table: The Cayley table, (|G|, |G|) integers with table[a, b] = index of a·b; element 0 must be
+            the unique identity.
+        family: "cyclic", "dihedral", "symmetric", "alternating", "quaternion", "product" or "perm".
+        n: The family parameter (n of C_n, D_n, S_n, A_n), or None.
+        factors: The factor groups of a direct product (empty otherwise).
+
+    Attributes:
+        identity: The index of the identity (always 0).
+        inverses: (|G|,) int64, inverses[a] = index of a^{−1}.
+        conjugacy_classes: The classes as sorted lists of indices, ordered by smallest index (identity first).
+        class_of: (|G|,) int64, the class number of each element.
+        element_order: (|G|,) int64, the order of each element.
+
+    Raises:
+        ValueError: If `table` is not (|G|, |G|) or element 0 is not the unique identity.
     """
 
     name: str
@@ -72,8 +89,15 @@ class Group:
     _derived: dict = field(init=False, repr=False, default_factory=dict)
 
     def derived(self, name: str, build):
-        """A structure computed from the group once and kept with it (irreps, the character table, ...):
-        `build(self)` on first use, the stored value afterwards."""
+        """A structure computed from the group once and kept with it (irreps, the character table, ...).
+
+        Args:
+            name: The key the structure is stored under.
+            build: A function of the group, called as `build(self)` on first use only.
+
+        Returns:
+            The stored value: `build(self)` the first time, the same object afterwards.
+        """
         if name not in self._derived:
             self._derived[name] = build(self)
         return self._derived[name]
@@ -127,13 +151,32 @@ class Group:
         return bool((self.table == self.table.T).all())
 
     def index(self, element) -> int:
-        """Index of an element object (see the module docstring for the element types)."""
+        """The index of an element object (see the module docstring for the element types).
+
+        Args:
+            element: An element object, e.g. the image tuple (1, 0, 2) of S3.
+
+        Returns:
+            Its index in 0..|G|−1.
+
+        Raises:
+            KeyError: If `element` is not an element of the group.
+        """
         try:
             return self._index[element]
         except KeyError:
             raise KeyError(f"{element!r} is not an element of {self.name}") from None
 
     def multiply(self, a: int, b: int) -> int:
+        """The product a·b (for permutations, b acts first).
+
+        Args:
+            a: The index of the left factor.
+            b: The index of the right factor.
+
+        Returns:
+            The index of a·b, `table[a, b]`.
+        """
         return int(self.table[a, b])
 
     def __repr__(self) -> str:
@@ -389,11 +432,22 @@ def _parse_perm(spec: str, body: str) -> Group:
 
 
 def parse_group(spec: str) -> Group:
-    """Build a Group from a spec string (grammar in the module docstring); raises TaskError.
+    """Build a Group from a spec string.
 
     Orders are computed from the spec (n, 2n, n!, n!/2, 8, products, or Schreier–Sims for perm:)
     and checked against MAX_ORDER before any element is built. Same spec -> same Group object
     (cached), so representations cached on it are shared.
+
+    Args:
+        spec: `Cn`, `Dn` (n ≥ 3), `Sn`, `An`, `Q8`, a direct product such as `C2xS3`, or `perm:GENS` with
+            generators in cycle notation, e.g. "perm:(0 1 2)(3 4),(0 1)" (full grammar in the module docstring
+            of `fourier_circuits.algebra.groups`).
+
+    Returns:
+        The `Group`, with |G| ≤ MAX_ORDER = 1000.
+
+    Raises:
+        TaskError: If the spec is not a string, does not parse, or names a group of order > 1000.
     """
     if not isinstance(spec, str):
         raise TaskError(f"group spec must be a string, got {spec!r}")

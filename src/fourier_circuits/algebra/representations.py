@@ -58,7 +58,17 @@ _INDICATOR = {"real": 1, "complex": 0, "quaternionic": -1}
 
 @dataclass(eq=False)
 class Representation:
-    """A real orthogonal representation g ↦ R(g) of `group`; matrices (|G|, d, d) float64."""
+    """A real orthogonal representation g ↦ R(g) of a finite group G (R(g) R(g)^T = I, R(g) R(h) = R(gh)).
+
+    Get them from `irreps(group)` rather than by hand. The representation's dimension is d = `dim`.
+
+    Args:
+        name: The irrep's name: a partition "[3,1]" for S_n, "freq1", "rho2", "d3a", ... (module docstring).
+        matrices: (|G|, d, d) float64, matrices[g] = R(g) in the group's element order.
+        kind: "real", "complex" or "quaternionic": the type over R, from the Frobenius–Schur indicator.
+        complex_character: (|G|,) complex128, the character χ of one complex constituent of R ⊗ C.
+        group: The group G.
+    """
 
     name: str
     matrices: np.ndarray
@@ -101,6 +111,9 @@ class Representation:
         Real kind: exactly the rows sqrt(d/|G|) R(·)_ij in (i, j) row-major order (Schur:
         ⟨R_ij, R_kl⟩ = (|G|/d) δ_ik δ_jl). Complex / quaternionic kind: the d² functions are
         linearly dependent, so an orthonormal basis of their span (from an SVD) is returned.
+
+        Returns:
+            (span_dim, |G|) float64 with orthonormal rows (computed once and cached).
         """
         if self._basis is None:
             N, d = self.matrices.shape[0], self.dim
@@ -115,12 +128,24 @@ class Representation:
         return self._basis
 
     def projector(self) -> np.ndarray:
-        """Orthogonal projector onto span{R(·)_ij}, shape (|G|, |G|) (docs/theory.md §7 irrep power)."""
+        """The orthogonal projector P_R onto span{R(·)_ij} ⊂ R^G, used for the irrep power of a neuron
+        (docs/theory.md §7): the power of u on R is ‖P_R u‖² / ‖u‖².
+
+        Returns:
+            (|G|, |G|) float64, symmetric and idempotent.
+        """
         e = self.matrix_elements()
         return e.T @ e
 
     def as_torch(self, dtype=None):
-        """The matrices as a torch tensor (float64 by default)."""
+        """The matrices R(g) as a torch tensor.
+
+        Args:
+            dtype: The torch dtype (default float64).
+
+        Returns:
+            (|G|, d, d) tensor.
+        """
         import torch
 
         return torch.as_tensor(self.matrices, dtype=dtype or torch.float64)
@@ -509,8 +534,20 @@ def _as_group(group: Group | str) -> Group:
 
 
 def irreps(group: Group | str) -> list[Representation]:
-    """The real orthogonal irreducible representations of `group` (a Group or a spec string;
-    cached on the group). Trivial first, then by real dimension; names and methods: module docstring.
+    """The real orthogonal irreducible representations of a finite group G (cached on the group).
+
+    Each real irrep has a kind (real, complex or quaternionic); for the all-real groups ([MO] Theorem 9's
+    setting) Σ_R d_R² = |G|. Names and constructions: the module docstring of
+    `fourier_circuits.algebra.representations`.
+
+    Args:
+        group: A `Group` or a spec string such as "S4" (see `parse_group`).
+
+    Returns:
+        A list of `Representation`, the trivial irrep first, then by ascending real dimension d_R.
+
+    Raises:
+        TaskError: If `group` is a spec string that does not parse.
     """
     group = _as_group(group)
     build = {"symmetric": _symmetric_irreps, "cyclic": _cyclic_irreps,
@@ -556,7 +593,20 @@ class CharacterTable:
 
 
 def character_table(group: Group | str) -> CharacterTable:
-    """The complex character table, derived from irreps(group) (fast for S6: Young's form)."""
+    """The complex character table χ_n(C) of a finite group, derived from `irreps(group)` (fast for S6:
+    Young's orthogonal form).
+
+    Args:
+        group: A `Group` or a spec string such as "S4" (see `parse_group`).
+
+    Returns:
+        A `CharacterTable`: `values` (n_irreps, n_classes) complex128 with rows the complex irreps (in the
+        order of `irreps(group)`, χ then χ̄ for a complex pair) and columns the conjugacy classes; also
+        `names`, `indicators`, `dims`, `kinds`, `class_sizes` and `real_index` (row → real irrep).
+
+    Raises:
+        TaskError: If `group` is a spec string that does not parse.
+    """
     return _as_group(group).derived("chartable", _build_character_table)
 
 

@@ -113,11 +113,21 @@ def merged_pair_power(power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def heads_sparsity(matrices: torch.Tensor | np.ndarray, include_dc: bool = False, mass: float = 0.9) -> dict[str, np.ndarray]:
-    """Sparsity of each (p, p) matrix in a stack (H, p, p) (module docstring for the normalization).
+    """The 2-D Fourier sparsity of each (p, p) matrix in a stack, e.g. the token-space W^KQ of every head
+    ([LI] Fig. 3: each head a 2-D cosine).
 
-    Returns numpy arrays: max_power (H,), argmax_pair (H, 2) canonical (u, v), n_pairs_90 (H,) = number of
-    non-DC pairs, largest first, holding `mass` of the non-DC power (0 for an all-constant matrix),
-    dc_power (H,) = DC / total power.
+    The power of a frequency pair (u, v) is |F̂(u, v)|² + |F̂(−u, −v)|², normalized by the non-DC power (module
+    docstring); a pure 2-D cosine has max_power 1.
+
+    Args:
+        matrices: (H, p, p) tensor or array, one matrix per head.
+        include_dc: Normalize by the total power, DC included, instead of the non-DC power.
+        mass: The share of the non-DC power that `n_pairs_90` counts pairs up to.
+
+    Returns:
+        A dict of numpy arrays: `max_power` (H,), `argmax_pair` (H, 2) canonical (u, v), `n_pairs_90` (H,) =
+        number of non-DC pairs, largest first, holding `mass` of the non-DC power (0 for an all-constant
+        matrix), `dc_power` (H,) = DC / total power.
     """
     merged, pairs = merged_pair_power(power_spectrum_2d(matrices))
     total = merged.sum(-1)

@@ -247,6 +247,20 @@ def analyze_polynet(model: PolyNet, rel_threshold: float = 1e-2) -> dict:
     1..(p−1)/2 that is the dominant frequency of a concentrated neuron, max power ≥ CONCENTRATED_POWER: a random
     init has almost none, so it fails where plain coverage holds with probability ≥ 0.997); frequency_mass_ratio
     (`frequency_mass_ratio`: 1 at max margin); the `neuron_form` keys. Statistics over an empty set are None.
+
+    A neuron's max power is max_ζ S_i(ζ) / Σ_ζ S_i(ζ) of its merged spectrum over θ_i = (u_{i,1..k}, w_i)
+    (module docstring): 1 for a single-frequency neuron, the max-margin form of docs/theory.md §5.
+
+    Args:
+        model: A PolyNet on addition mod p (odd p), e.g. from `load_run` or `PolyNet.from_weights`.
+        rel_threshold: Significant neurons have ‖θ_i‖ ≥ rel_threshold · max_l ‖θ_l‖; the others carry no
+            function and are left out of the statistics.
+
+    Returns:
+        The JSON-ready dict of the keys above (floats, ints, lists, dicts with int keys).
+
+    Raises:
+        ValueError: If the vocabulary size p is even.
     """
     mask = significant_neurons(model, rel_threshold)
     spectrum = neuron_spectrum(model)

@@ -90,6 +90,21 @@ def analyze_group_net(model, group: Group | str, rel_threshold: float = 1e-2) ->
     irrep_rank_agreement_single (`irrep_rank_agreement` of those counts). trivial_share_vs_random: the share of
     the significant neurons' Σ‖θ_i‖² in the trivial irrep, times |G| (a random network's share is 1/|G|: ≈ 1 at
     init, 0 for max-margin networks, docs/theory.md §5).
+
+    The irrep power of a vector x on a real irrep R is ‖P_R x‖²/‖x‖² (`Representation.projector`); a neuron's is
+    that of θ_i = (u_{i,1..k}, w_i) summed, so 1 means the neuron lives on one irrep, as [MO] Theorem 9's
+    max-margin neurons do.
+
+    Args:
+        model: A PolyNet on composition in G (vocabulary |G|), e.g. from `load_run` or `construct_group`.
+        group: G, a `Group` or a spec string such as "S4".
+        rel_threshold: Significant neurons have ‖θ_i‖ ≥ rel_threshold · max_l ‖θ_l‖.
+
+    Returns:
+        The JSON-ready dict of the keys above.
+
+    Raises:
+        TaskError: If `group` is a spec string that does not parse.
     """
     group = parse_group(group) if isinstance(group, str) else group
     reps = irreps(group)

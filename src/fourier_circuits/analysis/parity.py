@@ -30,6 +30,17 @@ def analyze_parity_net(model, task, rel_threshold: float = 1e-2) -> dict:
     _min_top, and sign_rule_fraction_top (over the top neurons that live
     on S, support fraction ≥ ON_SUPPORT; None if none does, as at a random init: the sign of a neuron spread
     over all coordinates says nothing).
+
+    [MO] Theorem 8's max-margin neurons live on the support S (support fraction Σ_{j∈S} u_i[j]² / ‖u_i‖² = 1),
+    with |u_i[j]| = ‖w_i‖ and w_i ∝ [1, −1]; these keys measure how far a network is from that.
+
+    Args:
+        model: A ParityNet, e.g. from `load_run` or `construct_parity`.
+        task: The `SparseParity` task (only its `support` S is read).
+        rel_threshold: Significant neurons have ‖θ_i‖ ≥ rel_threshold · max_l ‖θ_l‖.
+
+    Returns:
+        The JSON-ready dict of the keys above.
     """
     support = list(task.support)
     u = model.embed.detach().to(torch.float64).T                         # (m, n)

@@ -368,6 +368,25 @@ def progress_measures(
     test_loss, all_loss, train_acc, test_acc, restricted_loss (same on every subset), excluded_loss
     (train rows, diagonal basis), excluded_loss_per_class (train rows, Nanda's per-class basis),
     excluded_loss_test (test rows, diagonal basis), fourier_variance_fraction.
+
+    These are Nanda et al.'s measures of grokking: the restricted loss keeps only the key frequencies'
+    components cos/sin(2πζ(Σa − c)/p) of the logits, the excluded loss removes them (module docstring).
+
+    Args:
+        model: A Transformer or PolyNet on addition mod p (any model with explicit `freqs`).
+        task: The `ModularAddition` task.
+        freqs: The key frequencies ζ in 1..(p−1)/2; None reads them off the embedding
+            (`embedding_key_frequencies(model, p, n_key, mass)`).
+        train_idx: Row indices of the training set (test = the rest); None = the whole population.
+        n_key: The number of key frequencies to take when `freqs` is None (None: by `mass`).
+        mass: The share of the embedding's non-DC power the key frequencies hold when n_key is None.
+
+    Returns:
+        The JSON-ready dict of the keys above (test_* None without a test set).
+
+    Raises:
+        TypeError: If freqs is None and the model has no Transformer/PolyNet embedding.
+        ValueError: If a frequency is outside 1..(p−1)/2.
     """
     p = task.p
     has_embedding = isinstance(model, (Transformer, PolyNet))

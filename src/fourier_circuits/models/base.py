@@ -72,9 +72,22 @@ class HiddenLayerBudget:
     embed: torch.Tensor
 
     def bytes_per_row(self) -> int:
+        """The memory one row of a chunk costs.
+
+        Returns:
+            The bytes one row of a chunk costs: 3·m·(bytes per value of `embed`).
+        """
         return self.width * self.embed.element_size() * 3
 
     def rows_per_chunk(self, budget_bytes: int) -> int:
+        """How many rows of inputs one chunk of a pass may hold.
+
+        Args:
+            budget_bytes: The memory budget of one chunk's activations, in bytes.
+
+        Returns:
+            max(1, budget_bytes // `bytes_per_row()`).
+        """
         return rows_within(budget_bytes, self.bytes_per_row())
 
 
@@ -92,7 +105,18 @@ class AutogradPass:
     _kept_output: torch.Tensor | None = None    # the last `logits` output, with its graph
 
     def logits(self, x: torch.Tensor | None, rows: int = 1 << 14) -> torch.Tensor:
-        """f(θ, x), shape (N, classes), detached; x = None (the population) needs a fused model."""
+        """The logits f(θ, x), keeping the graph for `backward_from_logits` when autograd is on.
+
+        Args:
+            x: The inputs (N, ...); None (the whole population) needs a model with a fused population pass.
+            rows: The rows per chunk when autograd is off (evaluation).
+
+        Returns:
+            (N, classes), detached.
+
+        Raises:
+            ValueError: If x is None.
+        """
         if x is None:
             raise ValueError(f"{type(self).__name__} has no fused population pass: give the inputs x")
         self._kept_output = None
@@ -105,7 +129,16 @@ class AutogradPass:
 
     def backward_from_logits(self, x: torch.Tensor | None, grad_logits: torch.Tensor, rows: int = 1 << 14) -> None:
         """Accumulate into .grad Σ_x J_f(x)^T grad_logits(x) through the graph of the last `logits(x)` call
-        (x and rows are those of that call; the graph is not re-run)."""
+        (x and rows are those of that call; the graph is not re-run).
+
+        Args:
+            x: The inputs of the preceding `logits` call (unused: its graph is reused).
+            grad_logits: ∂L/∂f, the shape of the logits.
+            rows: Unused (kept for the interface of `models.base.TrainableModel`).
+
+        Raises:
+            RuntimeError: Without a preceding `logits(x)` call made with autograd on.
+        """
         output, self._kept_output = self._kept_output, None
         if output is None:
             raise RuntimeError("backward_from_logits needs a preceding logits(x) call with autograd on")

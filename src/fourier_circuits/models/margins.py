@@ -23,7 +23,15 @@ def l2nu_norm_pow(model: PolyNet, nu: float | None = None) -> torch.Tensor:
 
 
 def l2nu_norm(model: PolyNet, nu: float | None = None) -> float:
-    """‖θ‖_{2,ν} in float64."""
+    """The (2, ν) norm ‖θ‖_{2,ν} = (Σ_i ‖θ_i‖_2^ν)^{1/ν} of a network, in float64 (docs/theory.md §3).
+
+    Args:
+        model: A PolyNet or ParityNet (anything with `neuron_sq_norms` and `nu`).
+        nu: The exponent ν (default the model's homogeneity degree, k + 1 for z^k).
+
+    Returns:
+        ‖θ‖_{2,ν} as a float (not raised to the power ν; the normalized margin divides by its ν-th power).
+    """
     nu = model.nu if nu is None else nu
     sq = model.neuron_sq_norms(torch.float64).detach()
     return float(sq.pow(nu / 2).sum().pow(1 / nu))
@@ -66,7 +74,18 @@ def class_weighted_margins(logits: torch.Tensor, labels: torch.Tensor, tau: torc
 @torch.no_grad()
 def evaluate_margins(model: PolyNet, inputs: torch.Tensor, labels: torch.Tensor,
                      budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> dict:
-    """Float64 pass over (inputs, labels) in chunks: min margin h, accuracy, mean cross-entropy."""
+    """The margin, accuracy and loss of a network on a dataset, in float64, in chunks that fit the budget.
+
+    Args:
+        model: A PolyNet or ParityNet.
+        inputs: The inputs, e.g. `task.inputs()` (the whole population, as in the theory).
+        labels: The labels, e.g. `task.labels()`.
+        budget_bytes: The memory budget of one chunk's hidden activations, in bytes.
+
+    Returns:
+        A dict: `margin` h(θ) = min over the rows of f(x)[y] − max_{y'≠y} f(x)[y'] (not normalized),
+        `accuracy` (share of rows with argmax f = y) and `loss` (mean cross-entropy).
+    """
     w_embed, w_unembed = model.embed.double(), model.unembed.double()
     rows = chunk_rows(model.width, budget_bytes)
     h, correct, ce_sum, n = float("inf"), 0, 0.0, len(labels)
@@ -81,7 +100,20 @@ def evaluate_margins(model: PolyNet, inputs: torch.Tensor, labels: torch.Tensor,
 
 def normalized_margin(model: PolyNet, inputs: torch.Tensor, labels: torch.Tensor,
                       budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> float:
-    """h(θ) / ‖θ‖_{2,ν}^ν in float64."""
+    """The normalized margin h(θ) / ‖θ‖_{2,ν}^ν, in float64 (docs/theory.md §3).
+
+    It is scale invariant (= h(θ/‖θ‖) by homogeneity) and at most γ* for any network of the architecture:
+    `margin_ratio` in the run store is this value over γ*.
+
+    Args:
+        model: A PolyNet or ParityNet.
+        inputs: The inputs, e.g. `task.inputs()` (the theory's γ* is over the whole population).
+        labels: The labels, e.g. `task.labels()`.
+        budget_bytes: The memory budget of one chunk's hidden activations, in bytes.
+
+    Returns:
+        h(θ) / ‖θ‖_{2,ν}^ν as a float (negative when some row is misclassified).
+    """
     h = evaluate_margins(model, inputs, labels, budget_bytes)["margin"]
     return h / l2nu_norm(model) ** model.nu
 

@@ -22,7 +22,23 @@ from fourier_circuits.models.margins import normalized_margin
 
 
 class ParityNet(AutogradPass, HiddenLayerBudget, nn.Module):
-    """Sum of m neurons (u_i·x)^k w_i on x ∈ {±1}^n with 2 outputs."""
+    """Sum of m neurons (u_i·x)^k w_i on x ∈ {±1}^n with 2 outputs (output 0 is class +1), ν = k + 1.
+
+    Weights are stored as `embed[j, i]` = u_i[j] (shape (n, m)) and `unembed[i, c]` = w_i[c] (shape (m, 2));
+    init is i.i.d. Gaussian with std init_scale/sqrt(n) for u and init_scale/sqrt(m) for w.
+
+    Args:
+        n: The number of input bits n ≥ 1.
+        width: The number of neurons m ≥ 1.
+        k: The degree of the activation z^k (the parity's support size in the theory), k ≥ 1.
+        init_scale: The scale of the Gaussian init.
+        seed: The seed of the init.
+        dtype: The torch dtype of the weights.
+        device: The torch device of the weights.
+
+    Raises:
+        ValueError: If n, width or k is < 1.
+    """
 
     n_classes = 2
 
@@ -71,25 +87,64 @@ class ParityNet(AutogradPass, HiddenLayerBudget, nn.Module):
         return self.unembed
 
     def forward_with(self, embed: torch.Tensor, unembed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Logits with the given weights (embed (n, m), unembed (m, 2)), shape (N, 2)."""
+        """The logits with the given weights (e.g. a float64 copy).
+
+        Args:
+            embed: (n, m) input weights, column i = u_i.
+            unembed: (m, 2) output weights.
+            x: (N, n) ±1 inputs (cast to the weights' dtype).
+
+        Returns:
+            (N, 2) logits.
+        """
         z = x.to(embed.dtype) @ embed
         return z.pow(self.degree) @ unembed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits f(θ, x), shape (N, 2)."""
+        """The logits f(θ, x), with autograd.
+
+        Args:
+            x: (N, n) ±1 inputs.
+
+        Returns:
+            (N, 2) logits.
+        """
         return self.forward_with(self.embed, self.unembed, x)
 
     def neuron_sq_norms(self, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """‖θ_i‖_2² = ‖u_i‖² + ‖w_i‖², shape (m,), computed in `dtype` (default: the model's)."""
+        """The squared norm of each neuron's parameter block θ_i = (u_i, w_i).
+
+        Args:
+            dtype: The dtype to compute in (default: the model's).
+
+        Returns:
+            (m,) tensor, ‖θ_i‖_2² = ‖u_i‖² + ‖w_i‖².
+        """
         return self.embed.to(dtype).pow(2).sum(dim=0) + self.unembed.to(dtype).pow(2).sum(dim=1)
 
     def config(self) -> dict:
-        """The architecture, as stored in checkpoints."""
+        """The architecture, as checkpoints store it.
+
+        Returns:
+            The architecture, as stored in checkpoints: model ("parity"), n, width, k, n_classes (2).
+        """
         return dict(model="parity", n=self.n, width=self.width, k=self.degree, n_classes=2)
 
     @classmethod
     def from_weights(cls, u: torch.Tensor, w: torch.Tensor, k: int) -> "ParityNet":
-        """Wrap explicit weights u (m, n) (row i = u_i), w (m, 2) and degree k as a model."""
+        """Wrap explicit weights as a model.
+
+        Args:
+            u: (m, n) input weights, row i = u_i.
+            w: (m, 2) output weights, row i = w_i.
+            k: The degree of the activation z^k.
+
+        Returns:
+            A `ParityNet` holding copies of the weights, in their dtype and on their device.
+
+        Raises:
+            ValueError: If w is not (m, 2).
+        """
         m, n = u.shape
         if tuple(w.shape) != (m, 2):
             raise ValueError(f"w must have shape ({m}, 2), got {tuple(w.shape)}")

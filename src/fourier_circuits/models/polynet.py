@@ -26,8 +26,28 @@ from fourier_circuits.models.passes.chunked import CACHE_ROWS  # noqa: F401  (re
 class PolyNet(HiddenLayerBudget, nn.Module):
     """Sum of m neurons σ(Σ_j u_{i,j}[a_j]) w_i with σ(z) = z^d ("poly") or max(z, 0) ("relu").
 
+    f(θ, a)[c] = Σ_{i=1..m} σ(u_{i,1}[a_1] + .. + u_{i,k}[a_k]) · w_i[c], no biases, homogeneous of degree
+    ν = d + 1 (ν = 2 for ReLU). Weights are stored as `embed[j, a, i]` = u_{i,j}[a] (shape (k, vocab, m))
+    and `unembed[i, c]` = w_i[c] (shape (m, classes)); init is i.i.d. Gaussian with std
+    init_scale/sqrt(vocab) for u and init_scale/sqrt(m) for w.
+
     Training interface (`models.base`): `logits` / `backward_from_logits` are the hand-written passes of
     `models.passes`, without an autograd graph; x = None is the whole population (`fused_population`).
+
+    Args:
+        vocab_size: The size of each one-hot input block (p for addition mod p, |G| for a group).
+        n_inputs: The number of inputs k.
+        width: The number of neurons m ≥ 1.
+        n_classes: The number of output classes.
+        activation: "poly" (σ(z) = z^d) or "relu" (σ(z) = max(z, 0)).
+        degree: The degree d of the "poly" activation (default k, the theorems' setting).
+        init_scale: The scale of the Gaussian init (0 gives a zero network, as `from_weights` uses).
+        seed: The seed of the init.
+        dtype: The torch dtype of the weights.
+        device: The torch device of the weights.
+
+    Raises:
+        ValueError: If width < 1, the activation is unknown, or the degree < 1.
     """
 
     fused_population = True
@@ -68,7 +88,16 @@ class PolyNet(HiddenLayerBudget, nn.Module):
         return self.degree + 1
 
     def forward_with(self, embed: torch.Tensor, unembed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Logits of this architecture with the given weights (e.g. a float64 copy), shape (N, classes)."""
+        """The logits of this architecture with the given weights (e.g. a float64 copy).
+
+        Args:
+            embed: (k, vocab, m) input embeddings u.
+            unembed: (m, classes) output weights w.
+            x: (N, k) integer inputs.
+
+        Returns:
+            (N, classes) logits, in the weights' dtype.
+        """
         z = embed[0][x[:, 0]]  # z[n, i] = Σ_j u_{i,j}[x[n, j]]
         for j in range(1, self.n_inputs):
             z = z + embed[j][x[:, j]]
@@ -76,7 +105,14 @@ class PolyNet(HiddenLayerBudget, nn.Module):
         return hidden @ unembed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits f(θ, x), shape (N, classes)."""
+        """The logits f(θ, x), with autograd.
+
+        Args:
+            x: (N, k) integer inputs.
+
+        Returns:
+            (N, classes) logits.
+        """
         return self.forward_with(self.embed, self.unembed, x)
 
     # ------------------------------------------------------------------------------------------------
@@ -85,7 +121,14 @@ class PolyNet(HiddenLayerBudget, nn.Module):
 
     def population_pass(self, budget_rows: int = 1 << 20) -> str:
         """The pass `logits(None)` and `backward_from_logits(None, ..)` use on the whole population:
-        'polarization' (z^k with d = k), 'binomial' (z^d where it pays) or 'chunked' (any activation)."""
+        'polarization' (z^k with d = k), 'binomial' (z^d where it pays) or 'chunked' (any activation).
+
+        Args:
+            budget_rows: How many (rows, m) activation rows fit the memory budget.
+
+        Returns:
+            "polarization", "binomial" or "chunked".
+        """
         if polarization.applies(self, budget_rows):
             return "polarization"
         return "binomial" if binomial.applies(self, budget_rows) else "chunked"
@@ -96,26 +139,58 @@ class PolyNet(HiddenLayerBudget, nn.Module):
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor | None, budget_rows: int = 1 << 20) -> torch.Tensor:
-        """f(θ, x) for a batch x (N, k), or for the whole population if x is None; no graph."""
+        """The logits f(θ, x) without an autograd graph, by the hand-written passes.
+
+        Args:
+            x: A batch (N, k) of integer inputs, or None for the whole population Z_vocab^k in
+                lexicographic order.
+            budget_rows: How many (rows, m) activation rows fit the memory budget.
+
+        Returns:
+            (N, classes) logits (N = vocab^k for the population).
+        """
         return self._pass(x, budget_rows).logits(self, x, budget_rows)
 
     @torch.no_grad()
     def backward_from_logits(self, x: torch.Tensor | None, grad_logits: torch.Tensor,
                              budget_rows: int = 1 << 20) -> None:
         """Accumulate into .grad the gradient of a loss whose gradient w.r.t. f(θ, x) is grad_logits:
-        ∂L/∂θ = Σ_x J_f(x)^T grad_logits(x), for a batch x or the whole population (x = None)."""
+        ∂L/∂θ = Σ_x J_f(x)^T grad_logits(x), for a batch x or the whole population (x = None).
+
+        Args:
+            x: A batch (N, k) of integer inputs, or None for the whole population.
+            grad_logits: ∂L/∂f, shape (N, classes).
+            budget_rows: How many (rows, m) activation rows fit the memory budget.
+        """
         self._pass(x, budget_rows).backward(self, x, grad_logits, budget_rows)
 
     def neuron_sq_norms(self, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """‖θ_i‖_2² = Σ_j ‖u_{i,j}‖² + ‖w_i‖², shape (m,), computed in `dtype` (default: the model's)."""
+        """The squared norm of each neuron's parameter block θ_i = (u_{i,1..k}, w_i).
+
+        Args:
+            dtype: The dtype to compute in (default: the model's).
+
+        Returns:
+            (m,) tensor, ‖θ_i‖_2² = Σ_j ‖u_{i,j}‖² + ‖w_i‖² (differentiable).
+        """
         return self.embed.to(dtype).pow(2).sum(dim=(0, 1)) + self.unembed.to(dtype).pow(2).sum(dim=1)
 
     def neuron_embeddings(self) -> torch.Tensor:
-        """u as (m, k, vocab): row i, j is u_{i,j}."""
+        """The input embeddings, neuron first.
+
+        Returns:
+            The input embeddings as a (m, k, vocab) view: [i, j] is u_{i,j}, the vector neuron i applies to
+            input j (the one whose Fourier spectrum `analyze_polynet` measures).
+        """
         return self.embed.permute(2, 0, 1)
 
     def config(self) -> dict:
-        """The architecture, as stored in checkpoints (the arguments of `__init__` without init and dtype)."""
+        """The architecture, as checkpoints store it.
+
+        Returns:
+            The architecture, as stored in checkpoints: the arguments of `__init__` without init, seed,
+            dtype and device (`PolyNet(**model.config())` builds the same architecture).
+        """
         return dict(
             vocab_size=self.vocab_size, n_inputs=self.n_inputs, width=self.width, n_classes=self.n_classes,
             activation=self.activation, degree=self.degree if self.activation == "poly" else None,
@@ -124,7 +199,17 @@ class PolyNet(HiddenLayerBudget, nn.Module):
     @classmethod
     def from_weights(cls, embed: torch.Tensor, unembed: torch.Tensor, activation: str = "poly",
                      degree: int | None = None) -> "PolyNet":
-        """Wrap explicit weights (embed (k, vocab, m), unembed (m, classes)) as a model."""
+        """Wrap explicit weights as a model (as the constructions and `analyze_your_own_arrays.py` do).
+
+        Args:
+            embed: (k, vocab, m) input embeddings u, embed[j, a, i] = u_{i,j}[a].
+            unembed: (m, classes) output weights w.
+            activation: "poly" or "relu".
+            degree: The degree d of "poly" (default k).
+
+        Returns:
+            A `PolyNet` holding copies of the weights, in their dtype and on their device.
+        """
         k, vocab, m = embed.shape
         model = cls(vocab, k, m, unembed.shape[1], activation, degree, init_scale=0.0,
                     dtype=embed.dtype, device=embed.device)

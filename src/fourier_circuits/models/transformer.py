@@ -215,7 +215,15 @@ class Block(nn.Module):
 
 
 class Transformer(AutogradPass, nn.Module):
-    """Token + position embedding, n_layers blocks, optional final LayerNorm, unembedding at the last position."""
+    """Token + position embedding, n_layers blocks, optional final LayerNorm, unembedding at the last position.
+
+    The attention has no biases, so head h's query/key interaction is the bilinear form W^KQ_h = W_Q[h] W_K[h]^T
+    that `heads_sparsity` analyses; the architecture and the activation sites are in the module docstring.
+    `nu` is None: softmax attention makes f non-homogeneous in θ, so there is no normalized margin or γ*.
+
+    Args:
+        cfg: The hyperparameters, e.g. `TransformerConfig.for_modadd(p=113, k=2)`.
+    """
 
     nu = None  # not homogeneous in θ
 
@@ -235,27 +243,59 @@ class Transformer(AutogradPass, nn.Module):
                     q.requires_grad_(False)
 
     def site_names(self) -> list[str]:
+        """The names of the activation sites.
+
+        Returns:
+            Every activation-site name of this model, in forward order ("embed", "blocks.0.attn.pattern", ...,
+            "logits"), the keys `run_with_cache` can record.
+        """
         return site_names(self.cfg)
 
     def config(self) -> dict:
-        """The checkpoint dict: {"kind": "transformer", **the TransformerConfig fields}."""
+        """The architecture, as checkpoints store it.
+
+        Returns:
+            The checkpoint dict: {"kind": "transformer", **the TransformerConfig fields}.
+        """
         return {"kind": "transformer", **dataclasses.asdict(self.cfg)}
 
     def bytes_per_row(self, n_tokens: int | None = None) -> int:
         """Bytes of one sequence's activations in a full pass over P = n_tokens positions (default n_ctx),
         counted as 8-byte values:  P·(6·d_model + 4·H·d_head + 2·d_mlp) + 2·H·P² + 2·n_classes
-        (six residual-sized streams, q/k/v/z, the MLP's pre/post, scores and pattern, logits and a copy)."""
+        (six residual-sized streams, q/k/v/z, the MLP's pre/post, scores and pattern, logits and a copy).
+
+        Args:
+            n_tokens: The sequence length P (default n_ctx).
+
+        Returns:
+            The bytes of one sequence's activations.
+        """
         c = self.cfg
         P = c.n_ctx if n_tokens is None else n_tokens
         per_row = P * (6 * c.d_model + 4 * c.n_heads * c.d_head + 2 * c.d_mlp) + 2 * c.n_heads * P * P + 2 * c.n_classes
         return 8 * per_row
 
     def rows_per_chunk(self, budget_bytes: int, n_tokens: int | None = None) -> int:
-        """Sequences of P = n_tokens positions whose activations fit budget_bytes: max(1, budget // bytes_per_row)."""
+        """How many sequences of P = n_tokens positions one chunk of an evaluation may hold.
+
+        Args:
+            budget_bytes: The memory budget of one chunk's activations, in bytes.
+            n_tokens: The sequence length P (default n_ctx).
+
+        Returns:
+            max(1, budget_bytes // `bytes_per_row(n_tokens)`).
+        """
         return rows_within(budget_bytes, self.bytes_per_row(n_tokens))
 
     def tokenize(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(N, k) tuples -> this model's token sequences (`tokenize_modadd` with the config's op_token)."""
+        """The token sequences of some tuples, in this model's layout (`tokenize_modadd` with the config's op_token).
+
+        Args:
+            inputs: (N, k) tuples of residues in 0..p−1, e.g. `ModularAddition(p, k).inputs()`.
+
+        Returns:
+            (N, n_ctx) int64 tokens ending in '=': [a_1, op, .., a_k, =] or [a_1, .., a_k, =].
+        """
         return tokenize_modadd(inputs, self.cfg.n_classes, self.cfg.op_token)
 
     def _check(self, tokens: torch.Tensor) -> None:
@@ -285,6 +325,15 @@ class Transformer(AutogradPass, nn.Module):
         The same function as `run_with_cache`'s full pass, computing only what the last position's logits
         depend on (see `Block.forward`): in a one-layer model on [a_1, op, .., a_k, =] that is the attention
         output, MLP and unembedding of one position per sequence instead of 2k.
+
+        Args:
+            tokens: (N, P) int64 tokens, 1 ≤ P ≤ n_ctx (from `tokenize`).
+
+        Returns:
+            (N, n_classes) logits.
+
+        Raises:
+            ValueError: If tokens is not (N, P) with 1 ≤ P ≤ n_ctx.
         """
         self._check(tokens)
         P = tokens.shape[1]
@@ -300,7 +349,20 @@ class Transformer(AutogradPass, nn.Module):
     def run_with_cache(
         self, tokens: torch.Tensor, names: Iterable[str] | None = None, detach: bool = True
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Forward pass that also returns {site name: activation} for `names` (default: all sites)."""
+        """A full forward pass that also records the activations (as TransformerLens' `run_with_cache`).
+
+        Args:
+            tokens: (N, P) int64 tokens, 1 ≤ P ≤ n_ctx.
+            names: The activation sites to keep (see `site_names`; default all).
+            detach: Store detached activations (False keeps their graph).
+
+        Returns:
+            (logits, cache): logits (N, n_classes) and {site name: activation}, shapes in the module docstring.
+
+        Raises:
+            KeyError: If `names` holds an unknown site.
+            ValueError: If tokens is not (N, P) with 1 ≤ P ≤ n_ctx.
+        """
         wanted = None if names is None else set(names)
         if wanted is not None:
             unknown = wanted - set(self.site_names())

@@ -40,8 +40,26 @@ def run_view(run_dir: str | Path, plots: bool = True) -> RunView:
 
 
 def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
-    """Structure of the final parameters, the same statistic at initialization, the final margins and
-    (optionally) figures; written to analysis.json."""
+    """Analyze a stored run, as `fourier-circuits analyze` does: the structure of the final parameters, the same
+    statistic at initialization, the final margins and (optionally) figures; written to analysis.json.
+
+    What is measured is the task kind's: Fourier statistics (`analyze_polynet`) for modadd, irreps
+    (`analyze_group_net`) for groups, support (`analyze_parity_net`) for parity, W^KQ sparsity
+    (`heads_sparsity`) and progress measures for the transformer.
+
+    Args:
+        run_dir: A run directory.
+        plots: Write the figures to `run_dir/figures/` (margin curve, neurons, power histograms, ...).
+
+    Returns:
+        The summary dict: the kind's keys (e.g. `max_power_median`, `frequency_coverage`) plus `normalized_margin`,
+        `margin_ratio`, `gamma_star`, `gamma_star_source`, `steps`, `task`, `run_dir` and, with plots, `figures`
+        (the paths written).
+
+    Raises:
+        FileNotFoundError: If `run_dir` holds no config.json.
+        RunStoreError: If a file of the run is damaged.
+    """
     run_dir = Path(run_dir)
     run = run_view(run_dir, plots)
     kind = kind_of(run.cfg)
@@ -49,7 +67,8 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     last = run.metrics[-1] if run.metrics else {}
     with solver_cache_at(run_dir.parent / store.SOLVER_DIR):   # the store the run lives in
         gamma_star = kind.gamma_star(run.cfg, run.model)
-    summary.update(analysis_version=ANALYSIS_VERSION, run_dir=str(run_dir), task=run.cfg.task, normalized_margin=last.get("normalized_margin"),
+    summary.update(analysis_version=ANALYSIS_VERSION, run_dir=str(run_dir), task=run.cfg.task,
+                   normalized_margin=last.get("normalized_margin"),
                    margin_ratio=last.get("margin_ratio"), gamma_star=gamma_star, steps=last.get("step"),
                    gamma_star_source=kind.gamma_star_source(run.cfg) if gamma_star is not None else None)
     # softmax collapse (training.evaluation.collapse_stats), on every cross-entropy run: the largest SC

@@ -176,7 +176,21 @@ def load_model(cfg: TrainConfig, run_dir: str | Path, step: int | None = None):
 
 
 def load_run(run_dir: str | Path, step: int | None = None):
-    """(config, model at `step` (a saved checkpoint; default the latest state), metrics rows) of a run."""
+    """Read a stored run back: its configuration, its network and its metric rows.
+
+    Args:
+        run_dir: A run directory (written by `train` or `fourier-circuits train`).
+        step: A saved checkpoint's step (`checkpoint_steps(run_dir)` lists them; 0 is the init); default the
+            latest state.
+
+    Returns:
+        (cfg, model, metrics): the `TrainConfig`, the network on the CPU (PolyNet, ParityNet or Transformer)
+        and the list of metric rows (dicts with step, normalized_margin, margin_ratio, accuracies, losses, ...).
+
+    Raises:
+        FileNotFoundError: If `run_dir` holds no config.json or there is no checkpoint at `step`.
+        RunStoreError: If a file of the run is damaged (the message says what to do).
+    """
     cfg = read_config(run_dir)
     return cfg, load_model(cfg, run_dir, step), store.read_metrics(run_dir)
 

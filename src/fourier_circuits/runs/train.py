@@ -51,6 +51,24 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, progress: bool = 
 
     The run is registered in the SQLite index of `runs_root` (default: the run directory's parent), and a
     solver value it needs (γ* where no closed form applies) is cached in `runs_root/solver`.
+
+    Args:
+        cfg: The run's configuration (`resolve_config`).
+        run_dir: The run directory (created if absent); None trains in memory only, storing nothing.
+        progress: Show a tqdm progress bar.
+        runs_root: The run store whose index registers the run (default: `run_dir`'s parent).
+        wait: If another process is training this run, wait for its result instead of raising.
+
+    Returns:
+        The result dict (stored as result.json): `status`, `steps`, `seconds`, `normalized_margin`, `gamma_star`
+        (None where unknown), `margin_ratio` (normalized margin / γ*), `train_accuracy`, `test_accuracy`,
+        `train_loss`, `rebalances`, `run_dir`.
+
+    Raises:
+        RunStoreError: If `run_dir` holds another configuration, damaged files or other files, or the store
+            is not writable.
+        RunBusyError: If another process is training the run and `wait` is False.
+        DivergedError: If the loss becomes NaN or inf (the last good checkpoint is kept).
     """
     if run_dir is None:
         return Trainer(cfg, None, progress).run()

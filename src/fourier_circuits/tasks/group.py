@@ -33,7 +33,17 @@ MAX_K = 6  # the largest number of inputs a run may compose (validate); larger k
 
 @dataclass(frozen=True)
 class GroupComposition:
-    """Composition of k elements of a finite group G: label(g_1..g_k) = g_1·…·g_k, inputs one-hot of length |G|."""
+    """Composition of k elements of a finite group G: label(g_1..g_k) = g_1·…·g_k, on all |G|^k tuples.
+
+    Inputs are element indices (one-hot of length |G| in the network); vocab_size = n_classes = |G|.
+
+    Args:
+        spec: The group G as a spec string, e.g. "S4", "D5", "C2xS3", "perm:(0 1 2),(0 1)" (see `parse_group`).
+        k: The number of inputs composed, k ≥ 2.
+
+    Raises:
+        TaskError: If the spec is not a string or does not parse, G is trivial, k < 2, or |G|^k > 2^63.
+    """
 
     spec: str
     k: int = 2  # number of inputs
@@ -74,7 +84,14 @@ class GroupComposition:
         return self.group.order ** self.k
 
     def inputs(self, device="cpu"):
-        """All |G|^k tuples (g_1..g_k), shape (|G|^k, k), int64, lexicographic (g_1 slowest)."""
+        """The whole population D = G^k.
+
+        Args:
+            device: The torch device of the result.
+
+        Returns:
+            All |G|^k tuples of element indices (g_1..g_k), shape (|G|^k, k), int64, lexicographic (g_1 slowest).
+        """
         import torch
         n = self.group.order
         r = torch.arange(self.size, device=device)
@@ -82,7 +99,14 @@ class GroupComposition:
         return (r[:, None] // powers) % n
 
     def labels_of(self, inputs):
-        """g_1·…·g_k of each row (k = inputs.shape[1]), folding the Cayley table left to right."""
+        """The labels of some tuples, folding the Cayley table left to right.
+
+        Args:
+            inputs: (N, j) integer tensor of element indices (any number j ≥ 1 of positions).
+
+        Returns:
+            (N,) int64, the index of g_1·…·g_j for each row.
+        """
         import torch
         table = torch.as_tensor(self.group.table, device=inputs.device)
         out = inputs[:, 0]
@@ -95,6 +119,12 @@ class GroupComposition:
 
         Built position by position without the inputs: the labels of the first j+1 positions, in
         lexicographic order, are table[L_j].reshape(-1) with L_1 = 0..|G|−1.
+
+        Args:
+            device: The torch device of the result.
+
+        Returns:
+            (|G|^k,) int64, in the row order of `inputs()`.
         """
         import torch
         table = torch.as_tensor(self.group.table, device=device)
@@ -104,6 +134,11 @@ class GroupComposition:
         return out
 
     def describe(self) -> str:
+        """The task in words.
+
+        Returns:
+            A one-line description, e.g. "composition in S4 (order 24)".
+        """
         inputs = "" if self.k == 2 else f"{self.k}-input "
         return f"{inputs}composition in {self.group.name} (order {self.group.order})"
 

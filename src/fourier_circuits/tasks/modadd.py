@@ -23,7 +23,15 @@ from fourier_circuits.tasks.base import (
 
 @dataclass(frozen=True)
 class ModularAddition:
-    """k-input modular addition over Z_p: label(a) = (a_1 + .. + a_k) mod p."""
+    """k-input modular addition over Z_p: label(a) = (a_1 + .. + a_k) mod p, on all p^k tuples.
+
+    Args:
+        p: The modulus, an odd prime (vocabulary and number of classes).
+        k: The number of summands (inputs), k ≥ 2.
+
+    Raises:
+        TaskError: If p is not an odd prime, k < 2, or p^k > 2^31.
+    """
 
     p: int
     k: int = 2
@@ -48,19 +56,47 @@ class ModularAddition:
         return self.p**self.k
 
     def inputs(self, device="cpu"):
-        """All p^k tuples, shape (p^k, k), int64, lexicographic (a_1 slowest)."""
+        """The whole population D = Z_p^k.
+
+        Args:
+            device: The torch device of the result.
+
+        Returns:
+            All p^k tuples, shape (p^k, k), int64, lexicographic (a_1 slowest): row r is the base-p expansion of r.
+        """
         import torch
         r = torch.arange(self.size, device=device)
         powers = self.p ** torch.arange(self.k - 1, -1, -1, device=device)
         return (r[:, None] // powers) % self.p
 
     def labels_of(self, inputs):
+        """The labels of some tuples.
+
+        Args:
+            inputs: (N, k) integer tensor of residues in 0..p−1.
+
+        Returns:
+            (N,) int64, (a_1 + .. + a_k) mod p.
+        """
         return inputs.sum(dim=1) % self.p
 
     def labels(self, device="cpu"):
+        """The labels of the whole population, in the row order of `inputs()`.
+
+        Args:
+            device: The torch device of the result.
+
+        Returns:
+            (p^k,) int64.
+        """
         return self.labels_of(self.inputs(device))
 
     def describe(self) -> str:
+        """The task in words.
+
+        Returns:
+            A one-line description, e.g. "2-input addition mod 23".
+        """
         return f"{self.k}-input addition mod {self.p}"
 
 

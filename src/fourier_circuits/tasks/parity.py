@@ -24,10 +24,19 @@ MAX_PARITY_N = 20  # 2^20 points; larger n needs confirm_large=True
 
 
 class SparseParity:
-    """(n,k) sparse parity on all of {±1}^n; label 0 ⇔ Π_{j∈S} x_j = +1 (output 0 is class +1).
+    """(n,k) sparse parity on all of {±1}^n; label 0 ⇔ χ_S(x) = Π_{j∈S} x_j = +1 (output 0 is class +1).
 
-    support: the hidden set S (k distinct indices in 0..n−1); None draws it with `choose_support(n, k, seed)`.
-    n > 20 (more than 2^20 points) raises TaskError unless confirm_large=True.
+    Args:
+        n: The number of ±1 input bits, n ≥ 1.
+        k: The size of the hidden support S, 1 ≤ k ≤ n.
+        support: The hidden set S, k distinct indices in 0..n−1; None draws it with
+            `choose_support(n, k, seed)` (on first use of `support`).
+        seed: The seed of that draw.
+        confirm_large: Allow n > 20 (more than 2^20 points).
+
+    Raises:
+        TaskError: If n or k is not a positive integer, k > n, n > 20 without `confirm_large`, or `support`
+            is not k distinct integers in 0..n−1.
     """
 
     name = "parity"
@@ -75,8 +84,16 @@ class SparseParity:
         return 2 ** self.n
 
     def inputs(self, device="cpu", dtype=None):
-        """All 2^n points of {±1}^n, shape (2^n, n) (float32 unless dtype); coordinate 0 is the most significant
-        bit, bit 1 ↦ −1."""
+        """The whole population {±1}^n.
+
+        Args:
+            device: The torch device of the result.
+            dtype: The torch dtype of the result (default float32).
+
+        Returns:
+            All 2^n points, shape (2^n, n): row r is the binary expansion of r, coordinate 0 the most significant
+            bit, bit 0 ↦ +1 and bit 1 ↦ −1.
+        """
         import torch
         dtype = torch.float32 if dtype is None else dtype
         r = torch.arange(self.size, device=device)
@@ -85,18 +102,45 @@ class SparseParity:
         return (1 - 2 * bits).to(dtype)
 
     def parity_of(self, inputs):
-        """χ_S(x) = Π_{j∈S} x_j ∈ {±1}, shape (N,)."""
+        """The parity of some points.
+
+        Args:
+            inputs: (N, n) tensor of ±1 values.
+
+        Returns:
+            (N,) χ_S(x) = Π_{j∈S} x_j ∈ {±1}, in the dtype of `inputs`.
+        """
         return inputs[:, list(self.support)].prod(dim=1)
 
     def labels_of(self, inputs):
-        """0 where χ_S(x) = +1, 1 where χ_S(x) = −1 (int64)."""
+        """The integer labels of some points.
+
+        Args:
+            inputs: (N, n) tensor of ±1 values.
+
+        Returns:
+            (N,) int64: 0 where χ_S(x) = +1, 1 where χ_S(x) = −1.
+        """
         import torch
         return (self.parity_of(inputs) < 0).to(torch.int64)
 
     def labels(self, device="cpu"):
+        """The labels of the whole population, in the row order of `inputs()`.
+
+        Args:
+            device: The torch device of the result.
+
+        Returns:
+            (2^n,) int64.
+        """
         return self.labels_of(self.inputs(device))
 
     def describe(self) -> str:
+        """The task in words.
+
+        Returns:
+            A one-line description, e.g. "(10,4) sparse parity on support [1, 4, 5, 7]".
+        """
         return f"({self.n},{self.k}) sparse parity on support {list(self.support)}"
 
     def __repr__(self) -> str:

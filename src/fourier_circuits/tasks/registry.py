@@ -37,6 +37,17 @@ def task_names() -> tuple[str, ...]:
 
 
 def task_kind(name: str) -> TaskKind:
+    """The registered kind of a task: the hooks that build its population, model, γ* and analysis.
+
+    Args:
+        name: A task name: "modadd", "group" or "parity" (`task_names()`).
+
+    Returns:
+        The `TaskKind` (`tasks.base`), e.g. `task_kind("modadd").theory(task)`.
+
+    Raises:
+        TaskError: If the name is not a task.
+    """
     if name not in task_names():
         raise TaskError(f"unknown task {name!r} (known: {', '.join(task_names())})")
     return kinds()[name]
@@ -56,8 +67,19 @@ def task_values(p: int | None = None, k: int = 2, group: str | None = None, n: i
 
 
 def make_task(name: str, **options):
-    """Build a task from its CLI name and options (`task_values`): modadd (p, k), group (spec, k), parity
-    (n, k, support)."""
+    """Build a task from its CLI name and options, e.g. `make_task("group", group="S4")`.
+
+    Args:
+        name: "modadd", "group" or "parity".
+        **options: The task's options, as the CLI's flags: p and k (modadd), group and k (group), n, k,
+            support and confirm_large (parity).
+
+    Returns:
+        The population: a `ModularAddition`, `GroupComposition` or `SparseParity`.
+
+    Raises:
+        TaskError: If the name is not a task, an option it needs is missing, or a value is invalid.
+    """
     return task_kind(name).make_task(task_values(**options))
 
 

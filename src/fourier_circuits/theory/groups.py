@@ -41,6 +41,16 @@ def theory_group(spec) -> dict:
     (2 Σ_{non-trivial} d³, the width of `construct_group`; None unless all irreps are real),
     character_sums (S(C) = Σ_{n≥2} d_n^{1.5} χ_n(C) per class, identity class first), failing_classes
     (representatives of the non-identity classes with S(C) ≥ 0, as readable labels).
+
+    Args:
+        spec: The group G, a spec string such as "S4", "D7", "C3xC3" (see `parse_group`) or a `Group`.
+
+    Returns:
+        The dict described above; `gamma_star` = 2 / (3 sqrt(3|G|)) / Σ_{n≥2} d_n^{2.5} when `applies`.
+        For γ* where the theorem does not apply, use `fourier_circuits.theory.solver.answer.solve_group`.
+
+    Raises:
+        TaskError: If the spec is not a string or Group, names no known group, or G is trivial.
     """
     group = _group(spec)
     reps = irreps(group)
@@ -90,7 +100,17 @@ def construct_group(spec, dtype: torch.dtype | None = None) -> PolyNet:
     ‖θ‖_{2,3}³ = 2 (3|G|)^{1.5} Σ_R d_R^{2.5}; the normalized margin is exactly the Theorem 9 value
     2/(3 sqrt(3|G|)) / Σ_R d_R^{2.5}. This holds for any G whose irreps are all real; it is the maximum
     only where `theory_group(G)["applies"]` (e.g. not for S6, where the character condition fails).
-    Raises TaskError if some irrep is not of real type (C_n, n ≥ 3; A4; Q8; ...).
+
+    Args:
+        spec: The group G, a spec string such as "S4" (see `parse_group`) or a `Group`.
+        dtype: The torch dtype of the weights (default float64).
+
+    Returns:
+        A `PolyNet` with k = 2 inputs, vocabulary and classes |G|, activation z² and m = 2 Σ_{R≠1} d_R³ neurons.
+
+    Raises:
+        TaskError: If some irrep is not of real type (C_n, n ≥ 3; A4; Q8; ...), the spec names no known group,
+            or G is trivial.
     """
     import torch
 

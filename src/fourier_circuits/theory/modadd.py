@@ -18,18 +18,58 @@ if TYPE_CHECKING:  # torch is imported where a network is built: the formulas an
 
 
 def gamma_star_modadd(p: int, k: int = 2) -> float:
-    """γ* = 2·k! / ((2k+2)^{(k+1)/2} (p−1) p^{(k−1)/2}) for the polynomial net with z^k activation."""
+    """The maximum normalized margin of k-input addition mod p ([LI] Theorem 4.1, docs/theory.md §4).
+
+    γ* = 2·k! / ((2k+2)^{(k+1)/2} · (p−1) · p^{(k−1)/2}) for the polynomial net with activation z^k and
+    ν = k+1, attained by any width m ≥ 2^{2k−2}(p−1) (`min_width_modadd`).
+
+    Args:
+        p: The modulus, an odd prime.
+        k: The number of summands (inputs), k ≥ 2.
+
+    Returns:
+        γ* as a float, e.g. 0.0025795… for p = 23, k = 2.
+
+    Raises:
+        TaskError: If p is not an odd prime, k < 2, or p^k > 2^31.
+    """
     check_modadd(p, k)
     return 2 * math.factorial(k) / ((2 * k + 2) ** ((k + 1) / 2) * (p - 1) * p ** ((k - 1) / 2))
 
 
 def min_width_modadd(p: int, k: int = 2) -> int:
-    """Width of the explicit construction, 2^{2k−2}(p−1), sufficient for γ*."""
+    """The width of the explicit construction, m = 2^{2k−2}(p−1): enough neurons to reach γ* (not necessarily
+    the fewest; `fourier-circuits min-width` measures the smallest width that trains to γ*).
+
+    Args:
+        p: The modulus, an odd prime.
+        k: The number of summands (inputs), k ≥ 2.
+
+    Returns:
+        2^{2k−2}(p−1), e.g. 88 for p = 23, k = 2.
+
+    Raises:
+        TaskError: If p is not an odd prime, k < 2, or p^k > 2^31.
+    """
     check_modadd(p, k)
     return 2 ** (2 * k - 2) * (p - 1)
 
 
 def theory_modadd(p: int, k: int = 2) -> dict:
+    """Everything the theory says about k-input addition mod p, as `fourier-circuits theory --task modadd`
+    prints it.
+
+    Args:
+        p: The modulus, an odd prime.
+        k: The number of summands (inputs), k ≥ 2.
+
+    Returns:
+        A dict with keys `task` ("modadd"), `p`, `k`, `gamma_star` (`gamma_star_modadd(p, k)`), `min_width`
+        (`min_width_modadd(p, k)`) and `nu` (k + 1, the exponent of the norm ‖θ‖_{2,ν}).
+
+    Raises:
+        TaskError: If p is not an odd prime, k < 2, or p^k > 2^31.
+    """
     return {"task": "modadd", "p": p, "k": k, "gamma_star": gamma_star_modadd(p, k),
             "min_width": min_width_modadd(p, k), "nu": k + 1}
 
@@ -44,6 +84,18 @@ def construct_modadd(p: int, k: int = 2, dtype: torch.dtype | None = None) -> Po
         Π_j x_j = 2/(2^k k!) Σ_{s∈{±1}^k, s_1=+1} (−1)^{(k−Σs)/2} (Σ_j s_j x_j)^k.
     Summed over ζ the logits are (p·1[c = Σa] − 1)/2. Each neuron is then rebalanced
     (u → t·u, w → w/t^k with ‖u_j‖ = ‖w‖), without which the margin is only ~0.6–0.7 γ*.
+
+    Args:
+        p: The modulus, an odd prime.
+        k: The number of summands (inputs), k ≥ 2.
+        dtype: The torch dtype of the weights (default float64, so that its normalized margin is γ* to ~1e-15).
+
+    Returns:
+        A `PolyNet` with activation z^k and m = 2^{2k−2}(p−1) neurons whose normalized margin equals
+        `gamma_star_modadd(p, k)`.
+
+    Raises:
+        TaskError: If p is not an odd prime, k < 2, or p^k > 2^31.
     """
     import torch
 

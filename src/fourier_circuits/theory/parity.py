@@ -33,7 +33,21 @@ def _check_parity(n: int, k: int) -> None:
 
 
 def gamma_star_parity(n: int, k: int) -> float:
-    """γ* = k! sqrt(2 (k+1)^{−(k+1)}) for the (n,k) parity net (independent of n)."""
+    """The maximum normalized margin of (n, k) sparse parity ([MO] Theorem 8, docs/theory.md §4).
+
+    γ* = k! · sqrt(2 (k+1)^{−(k+1)}) for the parity net (u·x)^k w with ν = k+1, attained by any width
+    m ≥ 2^{k−1}; it does not depend on n.
+
+    Args:
+        n: The number of ±1 input bits, n ≥ 1.
+        k: The size of the hidden support S, 1 ≤ k ≤ n.
+
+    Returns:
+        γ* as a float (e.g. 4!·sqrt(2·5^{−5}) ≈ 0.6072 for k = 4).
+
+    Raises:
+        TaskError: If n or k is not a positive integer, or k > n.
+    """
     _check_parity(n, k)
     return math.factorial(k) * math.sqrt(2.0 * (k + 1) ** (-(k + 1)))
 
@@ -45,6 +59,20 @@ def min_width_parity(n: int, k: int) -> int:
 
 
 def theory_parity(n: int, k: int) -> dict:
+    """Everything the theory says about (n, k) sparse parity, as `fourier-circuits theory --task parity` prints it.
+
+    Args:
+        n: The number of ±1 input bits, n ≥ 1.
+        k: The size of the hidden support S, 1 ≤ k ≤ n.
+
+    Returns:
+        A dict with keys `task` ("parity"), `n`, `k`, `gamma_star` (`gamma_star_parity(n, k)`), `min_width`
+        (2^{k−1}, the width of `construct_parity`), `nu` (k + 1), `applies` (always True: [MO] Theorem 8 has
+        no further condition) and `reason` (None).
+
+    Raises:
+        TaskError: If n or k is not a positive integer, or k > n.
+    """
     return {"task": "parity", "n": n, "k": k, "gamma_star": gamma_star_parity(n, k),
             "min_width": min_width_parity(n, k), "nu": k + 1, "applies": True, "reason": None}
 
@@ -57,7 +85,19 @@ def construct_parity(n: int, k: int, support=None, dtype: torch.dtype | None = N
     the logits are f(x) = 2^{k−1} k!/sqrt(2) · χ_S(x) · [1, −1]: margin 2^k k!/sqrt(2) on every point.
     Each neuron has |u_j| = ‖w‖ = 1 on S, which is already the balanced scaling (min of k t² + t^{−2k}
     at t = 1), so ‖θ_i‖^{k+1} = (k+1)^{(k+1)/2} and the normalized margin is exactly γ*; no rebalancing.
-    support: the hidden set S (default: `choose_support(n, k, 0)`, as SparseParity(n, k)).
+
+    Args:
+        n: The number of ±1 input bits, n ≥ 1.
+        k: The size of the hidden support S, 1 ≤ k ≤ n.
+        support: The hidden set S, k distinct indices in 0..n−1 (default: `choose_support(n, k, 0)`, the support
+            of `SparseParity(n, k)`).
+        dtype: The torch dtype of the weights (default float64).
+
+    Returns:
+        A `ParityNet` of width 2^{k−1} whose normalized margin on the 2^n inputs equals `gamma_star_parity(n, k)`.
+
+    Raises:
+        TaskError: If n or k is not a positive integer, k > n, or `support` is not k distinct indices in 0..n−1.
     """
     import torch
 

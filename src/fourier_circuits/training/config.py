@@ -26,6 +26,71 @@ from fourier_circuits.training.resources import check_resources
 
 @dataclass
 class TrainConfig:
+    """Everything that defines one training run: task, model, optimization and bookkeeping, in one flat record.
+
+    Build it with `resolve_config` (defaults < recipe < preset < config file < overrides, validated) rather
+    than directly: the recipe fills the optimization keys. Its `to_dict()` is the run's config.json, and its
+    hash names the run directory. The symbols: p the modulus, k the number of inputs, m = `width`, ν the
+    homogeneity degree (d + 1 for z^d), θ_i neuron i's parameters, γ* the maximum normalized margin.
+
+    Args:
+        task: The task kind: "modadd" (addition mod p), "group" (composition in a finite group) or "parity".
+        p: modadd: the modulus, an odd prime (None for the other tasks).
+        k: modadd and group: the number of inputs; parity: the support size |S|.
+        group: group: the group's spec string, e.g. "S4", "D5", "C2xS3" (see `parse_group`).
+        n: parity: the number of bits.
+        support: parity: the hidden support S (None: a seeded choice).
+        confirm_large: parity: allow n > 20; any task: allow a run above the resource guard's memory estimate.
+        train_fraction: The share of the population trained on, in (0, 1]; 1.0 = the whole population (the
+            theory's setting, no test set).
+        split_seed: The seed of the train/test split (`train_test_split`).
+        model: "polynet" (the one-hidden-layer net of the theory: PolyNet, or ParityNet for parity) or
+            "transformer".
+        width: The number of neurons m.
+        activation: "poly" (z^d) or "relu".
+        degree: The degree d of "poly" (None: k, the theorems' setting).
+        init_scale: The scale of the Gaussian init (transformer: init std = init_scale / sqrt(d_model)).
+        dtype: "float32" or "float64" for training (margins are always evaluated in float64).
+        device: "auto" (CUDA when available), "cpu" or "cuda".
+        n_layers: transformer: the number of blocks.
+        n_heads: transformer: the heads per block.
+        d_model: transformer: the residual-stream width.
+        d_head: transformer: the width of each head.
+        d_mlp: transformer: the MLP's hidden width (0 = attention-only).
+        layer_norm: transformer: pre-LN LayerNorm.
+        op_token: transformer: tokens [a_1, op, .., a_k, =]; False: [a_1, .., a_k, =] (Nanda et al.).
+        recipe: The training recipe whose values fill the optimization keys: "fast" (default for the
+            polynomial nets), "mo", "li", "tf" (default for transformers) or "tl" (`RECIPES`).
+        objective: "softmin" (the smoothed normalized margin, ascended) or "ce" (cross-entropy).
+        optimizer: "adam", "adamw" or "gd".
+        lr: The learning rate (fast recipe: relative to the RMS parameter entry at unit norm).
+        lr_schedule: "constant", "doubling" (doubled at each of `lr_doubling_steps`), "warmup" (linear warm-up
+            over `warmup_steps`, then constant) or "linear" (warm-up then linear decay to 0).
+        lr_doubling_steps: The steps at which the "doubling" schedule doubles the lr.
+        warmup_steps: The length of the warm-up.
+        betas: Adam's (β1, β2), each in [0, 1).
+        weight_decay: AdamW's decoupled weight decay.
+        regularizer: "none", "l2nu" (λ‖θ‖_{2,ν}^r added to the loss) or "l2" (λ‖θ‖_2²).
+        lam: λ, the regularizer's weight.
+        reg_power: r in λ‖θ‖_{2,ν}^r (None: ν).
+        normalize: Project θ back to the unit ‖θ‖_{2,ν} sphere after every step (the fast recipe).
+        tau_start: The softmin inverse temperature τ at the start, in units of the RMS logit s.
+        tau_end: τ at the end: τ_t = τ_start (τ_end/τ_start)^{t/steps}.
+        batch_size: Rows per step (None: the full batch).
+        steps: The step cap.
+        seed: The seed of the init (and of the batches).
+        n_evals: The number of log-spaced metric rows (margin, accuracy, loss) recorded.
+        n_checkpoints: The number of log-spaced parameter snapshots kept (for figures and progress measures).
+        early_stop: Stop when the normalized margin has converged: positive and changed by at most
+            converge_tol (relative) over the last quarter of the steps run (checked after a quarter of `steps`).
+        converge_tol: The relative tolerance of `early_stop`.
+        memory_budget_mb: The memory budget of one chunk of a pass, in MiB.
+        reseed_below: fast recipe: re-seed neurons with ‖θ_i‖² < reseed_below × mean at 1/2 and 3/4 of the steps.
+        polish_iters: fast recipe: L-BFGS iterations per polish stage after the Adam phase (0 = none).
+        rebalance_rounds: fast recipe, modular addition: rounds of evening out neurons over the frequencies
+            and training again.
+    """
+
     # task
     task: str = "modadd"                 # modadd, group, parity
     p: int | None = 23                   # modadd: odd prime
@@ -83,11 +148,20 @@ class TrainConfig:
     rebalance_rounds: int = 0            # modular addition: even out neurons over frequencies, train again (refine.py)
 
     def to_dict(self) -> dict:
+        """The configuration as a plain dict.
+
+        Returns:
+            The flat dict of every field, as stored in a run's config.json (`TrainConfig(**d)` rebuilds it).
+        """
         return dataclasses.asdict(self)
 
     def hashed_dict(self) -> dict:
         """to_dict() without the keys added after 0.1 that are at their defaults: the config hash (and so the
-        run-directory name) of every configuration that existed before stays what it was."""
+        run-directory name) of every configuration that existed before stays what it was.
+
+        Returns:
+            The dict the config hash is computed from.
+        """
         defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in LATER_KEYS}
         return {k: v for k, v in self.to_dict().items() if k not in LATER_KEYS or v != defaults[k]}
 
@@ -128,7 +202,26 @@ def load_config_file(path: str | Path) -> dict:
 
 
 def resolve_config(preset: str | None = None, config_file: str | Path | None = None, **overrides) -> TrainConfig:
-    """defaults < recipe < preset < file < overrides (None overrides are ignored); validated."""
+    """Build a validated `TrainConfig`: defaults < recipe < preset < config file < overrides (later wins).
+
+    The recipe is the one named (in the preset, the file or the overrides), else the task's default (`fast`
+    for the polynomial nets, `tf` for transformers); its values (`RECIPES`) fill the optimization keys that
+    nothing later sets. Every value is checked before any work starts, including a memory estimate.
+
+    Args:
+        preset: A named paper run, e.g. "mo-modadd-quadratic" or "li-nn-k3" (`PRESETS`; `fourier-circuits
+            presets` lists them).
+        config_file: A TOML file of TrainConfig keys (flat, or in a [train] table).
+        **overrides: TrainConfig fields, e.g. p=23, k=2, width=88; None values are ignored.
+
+    Returns:
+        The validated `TrainConfig`.
+
+    Raises:
+        ConfigError: On an unknown preset, recipe or key, a value of the wrong type or range, an invalid task
+            (e.g. p not prime), a missing or malformed config file, or `device="cuda"` without CUDA.
+        ResourceError: If the run cannot fit in memory (and `confirm_large` is not set).
+    """
     values: dict = {}
     if preset is not None:
         if preset not in PRESETS:

@@ -46,6 +46,9 @@ RECIPES: dict[str, dict] = {
                lr_schedule="constant", warmup_steps=0, weight_decay=1.0, regularizer="none", lam=0.0,
                train_fraction=0.3, batch_size=None, steps=25000, early_stop=False, normalize=False, init_scale=0.8),
 }
+"""The training recipes, name → the TrainConfig values it sets (how to train): `fast` (the default: ascend the
+smoothed normalized margin on the unit ‖θ‖_{2,ν} sphere), `mo` and `li` (the papers' cross-entropy settings),
+`tf` and `tl` (transformers). The module docstring says what each one does."""
 
 # [LI]'s "λ = 0.005" for its networks: the paper does not say whether it is a penalty λ‖θ‖_{2,ν}^ν added to the
 # loss or AdamW's weight decay. Read as the penalty (preset li-nn-k3-penalty), nothing is learned: li-nn-k3
@@ -104,6 +107,9 @@ PRESETS: dict[str, dict] = {
     "li-grok-k4": dict(_LI_GROK, p=11, k=4),
     "li-grok-k5": dict(_LI_GROK, p=5, k=5),
 }
+"""The presets, name → TrainConfig values (what to train: a paper's task, sizes and recipe), e.g.
+`mo-modadd-quadratic`, `li-nn-k3`, `nanda-grok`; `-cpu` variants are shrunk to a few CPU minutes. Use one with
+`resolve_config(preset=name)`; `fourier-circuits presets` lists them."""
 # The li-grok ones also use weight decay 1.0 and lr 3e-3 (the [LI] 1e-3 / 1e-3 memorizes within ~200 steps
 # but does not generalize within a CPU budget); with them test accuracy rises within ~1000 steps. All -cpu
 # transformer presets decay the learning rate linearly to 0 after the warm-up: at a constant 3e-3, Adam's

@@ -100,7 +100,27 @@ def margin_converged(history: list[dict], start: int, step: int, steps: int, tol
 
 
 class Trainer:
-    """Owns the model, optimizer and data of one run; `run()` trains to the end (or resumes)."""
+    """Owns the model, optimizer and data of one run; `run()` trains to the end (or resumes).
+
+    Most users call `fourier_circuits.train(cfg, run_dir)`, which wraps a Trainer with a run directory; a
+    Trainer alone (recorder None) keeps everything in memory: `Trainer(cfg).run()` then `trainer.model`.
+
+    Args:
+        cfg: The run's configuration (`resolve_config`).
+        recorder: Where metric rows and checkpoints go, and where a run resumes from (a
+            `runs.checkpoints.RunRecorder`); None keeps them in memory only.
+        progress: Show a tqdm progress bar.
+
+    Attributes:
+        model: The network being trained (PolyNet, ParityNet or Transformer).
+        task: The population (ModularAddition, GroupComposition or SparseParity).
+        gamma_star: γ* of the architecture, or None where no closed form or certified value is known.
+        history: The metric rows logged so far (step, normalized_margin, margin_ratio, accuracies, losses, ...).
+        step: The optimizer steps taken.
+
+    Raises:
+        RuntimeError: If `cfg.device` is "cuda" and CUDA is not available.
+    """
 
     def __init__(self, cfg: TrainConfig, recorder=None, progress: bool = True) -> None:
         self.cfg, self.recorder, self.progress = cfg, recorder, progress
@@ -142,6 +162,7 @@ class Trainer:
 
     @property
     def phase_step(self) -> int:
+        """The steps taken since the current Adam phase began (phases restart after a rebalance)."""
         return self.step - self.phase_start
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -153,7 +174,8 @@ class Trainer:
 
     @torch.no_grad()
     def project(self) -> None:
-        """θ ← θ / ‖θ‖_{2,ν} (f is ν-homogeneous, so normalized quantities are unchanged)."""
+        """Rescale the parameters in place, θ ← θ / ‖θ‖_{2,ν}, onto the unit sphere (f is ν-homogeneous, so
+        normalized quantities are unchanged)."""
         scale = l2nu_norm_pow(self.model).pow(1.0 / self.nu)
         for q in self.model.parameters():
             q.div_(scale)
@@ -194,9 +216,21 @@ class Trainer:
         return loss
 
     def evaluate(self) -> dict:
+        """Measure the network now, in float64 over the whole training (and test) set.
+
+        Returns:
+            A metric row: `step` and, for a homogeneous net, the margin, `normalized_margin`, `margin_ratio`
+            (over γ*), train/test accuracy and loss; for a transformer the accuracies and losses.
+        """
         return {"step": self.step, **self._row(self.model, self.train, self.test, self.budget, self.gamma_star)}
 
     def converged(self) -> bool:
+        """Whether the current phase has converged (and may stop early).
+
+        Returns:
+            True when `early_stop` is on and the normalized margin is positive and changed by at most
+            `converge_tol` (relative) over the last quarter of the current phase's steps.
+        """
         return self.cfg.early_stop and margin_converged(self.history, self.phase_start, self.step,
                                                         self.phase_cfg.steps, self.cfg.converge_tol)
 
@@ -231,7 +265,17 @@ class Trainer:
         return loss, lr
 
     def run(self) -> dict:
-        """Train to the end: the Adam phase and the polish, again after each rebalance (`refine.rebalance_phase`)."""
+        """Train to the end (or resume and finish): the Adam phase and the polish, again after each rebalance
+        (`refine.rebalance_phase`).
+
+        Returns:
+            The result dict: `status` ("done" or "converged"), `steps`, `seconds`, `normalized_margin`,
+            `gamma_star`, `gamma_star_source`, `margin_ratio`, `train_accuracy`, `test_accuracy`,
+            `train_loss`, `rebalances` and `run_dir` (None without a recorder).
+
+        Raises:
+            DivergedError: If the loss becomes NaN or inf (the last good checkpoint is kept).
+        """
         self._start()
         while True:
             self._adam_phase()
@@ -284,12 +328,25 @@ class Trainer:
         self.save()
 
     def log(self, row: dict) -> None:
+        """Append a metric row to `history` (and the recorder's metrics file), stamped with the seconds trained.
+
+        Args:
+            row: A metric row, e.g. from `evaluate()`; a "seconds" key is added in place.
+        """
         row["seconds"] = round(self.elapsed, 3)
         self.history.append(row)
         if self.recorder is not None:
             self.recorder.log(row)
 
     def result(self, status: str) -> dict:
+        """The run's summary from its last metric row.
+
+        Args:
+            status: The status to report, e.g. "done" or "converged".
+
+        Returns:
+            The dict `run()` returns (keys listed there).
+        """
         last = self.history[-1]
         return {"status": status, "steps": self.step, "seconds": round(self.elapsed, 3),
                 "normalized_margin": last["normalized_margin"], "gamma_star": self.gamma_star,
