@@ -61,3 +61,28 @@ def test_the_sweep_claim_covers_every_buildable_spec_and_names_the_worst(tmp_pat
         [(s, 3) for s in ["C2", "C3", "C4", "C5", "C6", "D3", "S3", "C2xC2", "C2xC3"]]
     assert not k2.holds and "at Q8" in k2.claim and "all 15 group specs" in k2.claim
     assert k3.holds and k3.value <= 1e-6
+
+
+def test_a_formula_off_at_a_composite_modulus_or_every_irrep_used_fails_its_claim(small_cases, tmp_path,
+                                                                                   monkeypatch):
+    """[LI]'s formula off by a factor (odd n: γ*/formula ≠ 1; even n: below 1) and A5's optimal neurons on every
+    non-trivial irrep (Theorem 9's condition would hold) fail the composite and subset claims; a certificate
+    without irreps that disagrees with the §8 formula fails its claim."""
+    from fourier_circuits.algebra.groups import parse_group
+    from fourier_circuits.algebra.representations import irreps
+    real = answer.solve_group
+
+    def off(spec, k=2):
+        a, net = real(spec, k)
+        if a.get("li_formula_composite"):
+            a = {**a, "li_formula_composite": a["li_formula_composite"] * (0.9 if int(spec[1:]) % 2 else 2.0)}
+        if spec == "A5":
+            a = {**a, "irreps_used": [{"name": r.name, "mass": 1.0} for r in irreps(parse_group(spec))
+                                      if not r.is_trivial]}
+        return a, net
+    monkeypatch.setattr(answer, "solve_group", off)
+    monkeypatch.setattr(beyond, "certificate_difference", lambda spec, k, n_add=8: 0.5)
+    claims, _ = beyond.gamma_beyond(FakeContext("ci", tmp_path))
+    for start in ("C4, k=2", "C9, k=2", "C9, k=3", "A5 (Theorem 9", "§8 formula = a certificate"):
+        hit = [c for c in claims if c.claim.startswith(start)]
+        assert hit and not any(c.holds for c in hit), (start, [(c.claim, c.measured) for c in hit])

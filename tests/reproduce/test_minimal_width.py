@@ -44,3 +44,11 @@ def test_the_law_claim_holds_where_the_runs_follow_it_and_fails_where_they_do_no
     claims, _ = minimal_width.new_minimal_width(FakeContext("ci", tmp_path, lambda p, k: 3 * (p - 1) - 1))
     law = [c for c in claims if "follows the law" in c.claim]
     assert not law[0].holds and law[0].value == 11
+
+
+def test_the_bound_is_not_necessary_claim_fails_when_only_the_bound_reaches_the_target(tmp_path):
+    """Runs that reach γ* only at the bound 2^(2k−2)(p−1) itself: m_min = bound, the claim m_min < bound fails."""
+    from fourier_circuits.theory.modadd import min_width_modadd
+    claims, _ = minimal_width.new_minimal_width(FakeContext("ci", tmp_path, min_width_modadd))
+    claim = next(c for c in claims if "the bound is not necessary" in c.claim)
+    assert not claim.holds and claim.value == min_width_modadd(5, 2)
