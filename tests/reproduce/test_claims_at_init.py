@@ -220,3 +220,20 @@ def test_no_figure_claim_holds_when_every_run_is_untrained(name, tmp_path):
     measured_on_runs = [c for c in claims if c.evidence != CONSTRUCTION]
     assert measured_on_runs and not [c for c in measured_on_runs if c.holds], \
         [(c.claim, c.measured) for c in measured_on_runs if c.holds]
+
+
+def test_mo_fig6s_construction_claims_fail_on_a_damaged_construction(tmp_path, monkeypatch):
+    """mo-fig6 at ci checks the explicit S5 construction (margin = γ*, every neuron one irrep): with the class
+    axis of w shuffled (here on S3's construction, standing in for S5's) both claims fail."""
+    from fourier_circuits.reproduce import figures
+    from fourier_circuits.reproduce.claims import CONSTRUCTION
+    from fourier_circuits.theory.groups import construct_group
+    model = construct_group("S3")
+    with torch.no_grad():
+        model.unembed.copy_(model.unembed[:, torch.randperm(6, generator=torch.Generator().manual_seed(0))])
+    damaged = constructed(dict(task="group", group="S3", p=None, width=model.width), model)
+    damaged.analysis["figures"] = []
+    monkeypatch.setattr(figures, "constructed_group_run", lambda group, fig_dir: damaged)
+    claims, _ = figures.mo_fig6(UntrainedContext("ci", tmp_path))
+    built = [c for c in claims if c.evidence == CONSTRUCTION]
+    assert len(built) == 2 and not any(c.holds for c in built), [(c.claim, c.measured) for c in built]
