@@ -26,7 +26,7 @@ from fourier_circuits import (
 )
 from fourier_circuits.analysis.fourier import neuron_spectrum
 
-p, k, m, steps = (11, 2, 40, 800) if TINY else (23, 2, 88, 6000)
+p, k, m, steps = (11, 2, 40, 500) if TINY else (23, 2, 88, 6000)
 task = ModularAddition(p, k)
 x, y = task.inputs(), task.labels()
 

@@ -20,7 +20,7 @@ from fourier_circuits.runs.store import read_metrics
 settings = dict(preset="li-grok-k2-cpu", p=23, k=2, n_layers=1, n_heads=4, weight_decay=3.0, train_fraction=0.7,
                 init_scale=1.5, lr=4e-3, steps=500, n_evals=50)
 if TINY:
-    settings.update(steps=300, n_checkpoints=6)
+    settings.update(steps=200, n_checkpoints=6)   # the first 200 steps of the 500 (constant lr after warm-up)
 run_dir = out_dir("grokking") / f"p{settings['p']}-steps{settings['steps']}"
 result = train(resolve_config(**settings), run_dir, progress=False)
 metrics = read_metrics(run_dir)
