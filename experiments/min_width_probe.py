@@ -1,0 +1,47 @@
+"""Single trials of the min-width scan (issue 30), one JSON line each as it finishes, for the cases where a full
+`fourier-circuits min-width` scan does not fit the time on a shared machine: the same trial as the command's
+(`runs.min_width.run_trial` on `trial_config`: the fast recipe, margin / γ* on the whole population, and the
+split of significant neurons over the frequencies), appended to experiments/results/min_width/<name>.jsonl.
+
+Run:  OMP_NUM_THREADS=1 nice -n 10 python experiments/min_width_probe.py NAME P,K,WIDTH,SEED[,2] ...
+(a trailing ,2 trains with the doubled budget: twice the recipe's steps, as the self-check does). A trial
+already in the file is skipped, so the script can be stopped and run again.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from fourier_circuits.runs.min_width import run_trial, trial_config
+
+OUT = Path(__file__).parent / "results" / "min_width"
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    name, specs = sys.argv[1], sys.argv[2:]
+    path = OUT / f"{name}.jsonl"
+    done = {(r["p"], r["k"], r["width"], r["seed"], r["doubled"])
+            for r in map(json.loads, path.read_text().splitlines() if path.exists() else [])}
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    for spec in specs:
+        p, k, width, seed, *factor = map(int, spec.split(","))
+        doubled = factor == [2]
+        if (p, k, width, seed, doubled) in done:
+            continue
+        trial = run_trial(trial_config(p, k, width, seed, "margin", doubled), "margin", doubled)
+        row = {"p": p, "k": k, **asdict(trial), "commit": commit,
+               "machine": "1 thread (OMP_NUM_THREADS=1, nice 10) on a shared 2-core machine"}
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
