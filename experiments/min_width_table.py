@@ -1,5 +1,6 @@
 """Print the markdown table of docs/min_width.md from experiments/results/min_width/*.json (the answers of
-`fourier-circuits min-width` written by experiments/min_width_law.py)."""
+`fourier-circuits min-width` written by experiments/min_width_law.py); with --probes, the single trials of
+experiments/min_width_probe.py (*.jsonl)."""
 from __future__ import annotations
 
 import json
@@ -30,7 +31,26 @@ def compact(rows: list[dict]) -> None:
               f"{r['seconds']:.0f} |")
 
 
+def probes() -> None:
+    """One line per (p, k, width, budget) of the single trials in *.jsonl (experiments/min_width_probe.py)."""
+    rows: dict[tuple, list[dict]] = {}
+    for f in sorted(OUT.glob("*.jsonl")):
+        for t in map(json.loads, f.read_text().splitlines()):
+            rows.setdefault((t["k"], t["p"], t["width"], t["doubled"]), []).append(t)
+    print("| k | p | width | bound | budget | seeds | best | worst | split of the best | steps | s per run |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (k, p, m, doubled), ts in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3])):
+        best, worst = max(ts, key=lambda t: t["score"]), min(ts, key=lambda t: t["score"])
+        seeds = ", ".join(str(t["seed"]) for t in sorted(ts, key=lambda t: t["seed"]))
+        print(f"| {k} | {p} | {m} | {4 ** (k - 1) * (p - 1)} | {'2× steps' if doubled else 'recipe'} | {seeds} | "
+              f"{best['score']:.5f} | {worst['score']:.5f} | {best['split']} | "
+              f"{'/'.join(str(t['steps']) for t in ts)} | {'/'.join(str(round(t['seconds'])) for t in ts)} |")
+
+
 def main() -> None:
+    if "--probes" in sys.argv:
+        probes()
+        return
     answers = (json.loads(f.read_text()) for f in OUT.glob("p*_k*_*.json"))
     rows = sorted((r for r in answers if "target" in r),    # not the single-width runs (p7_k3_w48_*.json)
                   key=lambda r: (r["target"], r["k"], r["p"]))

@@ -183,3 +183,12 @@ def test_p17_width_48_reaches_the_max_margin():
     for seed in range(2):
         trial = run_trial(trial_config(17, 2, 48, seed, "margin", False), "margin", False)
         assert trial.score >= MARGIN_TARGET and trial.split == [6] * 8
+
+
+@pytest.mark.slow
+def test_p7_k3_width_48_reaches_the_max_margin_with_16_per_frequency():
+    """k = 3: 16 neurons per frequency suffice at p = 7 (docs/min_width.md); before the re-solve of a stuck
+    frequency's phases (training/refine.py) seeds 0-3 stalled at 0.9946-0.99794 γ* with 16/16/16."""
+    from fourier_circuits.runs.min_width import run_trial, trial_config
+    trial = run_trial(trial_config(7, 3, 48, 0, "margin", False), "margin", False)
+    assert trial.score >= MARGIN_TARGET and trial.split == [16] * 3
