@@ -433,7 +433,8 @@ def sweep(spec_path, workers, backend, address, runs_dir, plot, progress, as_jso
 @main.command()
 @click.argument("recipe_names", metavar="[RECIPE...]", nargs=-1)
 @click.option("--scale", type=click.Choice(["ci", "cpu", "paper"]), default="ci", show_default=True,
-              help="ci: minutes on 2 CPU cores; cpu: about an hour; paper: the published settings (GPU)")
+              help="ci: minutes on 2 CPU cores; cpu: about an hour; paper: the published settings "
+                   "(hours on a CPU; a GPU for [LI]'s 160-head transformers)")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="report", show_default=True,
               help="report directory (index.html, summary.json, figures/)")
 @click.option("--runs", "runs_dir", type=click.Path(file_okay=False), default=None,
