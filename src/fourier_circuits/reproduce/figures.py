@@ -517,8 +517,9 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
     FigureRecipe("new-minimal-width", "New — the real minimal width vs the bound 2^(2k−2)(p−1)", "new",
                  "Downward scan over m (strides from the bound, then one width at a time until two widths fail on "
                  "every seed) for the smallest width whose best-of-seeds trained margin (fast recipe) reaches "
-                 "≥ 0.999 γ*, checked with twice the seeds and steps; stalled seeds and, for k ≥ 3, the significant "
-                 "neurons at the bound are reported. The [LI] bound is sufficient; is it necessary?", new_minimal_width,
+                 "≥ 0.999 γ*, checked with twice the seeds and steps (stalled seeds are reported); for k ≥ 3, the "
+                 "significant neurons of a network at the bound against the counting bound N_k (p−1)/2. The [LI] bound "
+                 "is sufficient; is it necessary?", new_minimal_width,
                  after=("li-fig1", "li-fig5")),
     FigureRecipe("new-lambda", "New — [MO] Theorem 1 in practice: margin vs λ", "new",
                  "Cross-entropy + λ‖θ‖_{2,3}^3 minimized to convergence on a log grid of λ: the normalized margin "
