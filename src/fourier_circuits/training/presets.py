@@ -3,7 +3,7 @@ Recipes (how to train):
   fast  (default) normalized-margin ascent: parameters kept on the unit ‖θ‖_{2,ν} sphere, Adam on the
         smoothed margin −(s/τ)·log Σ_{x, c≠y} exp(−τ (F_y − F_c)/s) of the normalized logits F = f(θ)/‖θ‖^ν
         (s = RMS of F from the previous step), τ annealed geometrically, lr decayed linearly; stops when the
-        normalized margin has converged. See README "The fast recipe".
+        normalized margin has converged. See docs/concepts.md "The fast recipe".
   mo    [MO]: full-batch GD on cross-entropy + λ‖θ‖_{2,ν}^ν, λ = 1e−4, lr 0.05 doubled at steps 1k, 2k, .., 10k;
         init scale 10 (unstated in [MO]; at scale 1 GD barely moves in 3000 steps).
   li    [LI]: AdamW lr 5e−3, betas (0.9, 0.98), 10 warm-up steps, batch 1024, λ = 0.005 as AdamW's decoupled
@@ -25,8 +25,8 @@ from __future__ import annotations
 RECIPES: dict[str, dict] = {
     # fast: Adam for at most RECIPE_DEFAULTS_BY_DEGREE["fast"](d) steps (the lr decays linearly over them;
     # the run stops earlier once the margin has converged), dead neurons re-seeded at 1/2 and 3/4 of the
-    # steps, then 3 to 5 L-BFGS polish stages of 300 iterations (training/refine.py). See README "The fast
-    # recipe". τ starts at 0.1 (in units of the RMS logit): near-uniform weights over all (x, c) pairs, so each
+    # steps, then 3 to 5 L-BFGS polish stages of 300 iterations (training/refine.py). See docs/concepts.md
+    # "The fast recipe". τ starts at 0.1 (in units of the RMS logit): near-uniform weights over all (x, c) pairs, so each
     # neuron first climbs the single-neuron objective, whose maximizers are single frequencies; from 1,
     # (5, 5, 1024) kept 13% mixed neurons (0.870 single-frequency share, 0.9857 γ*), from 0.1: 0.999, 0.9878.
     "fast": dict(reseed_below=0.05, polish_iters=300, tau_start=0.1),
