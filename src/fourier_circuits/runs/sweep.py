@@ -101,7 +101,20 @@ def load_sweep_spec(path: str | Path) -> dict:
 
 def expand_grid(base: dict, grid: dict[str, list], seeds: list[int] | None = None) -> list[TrainConfig]:
     """All configs of the sweep, validated: the Cartesian product of the grid values (first key slowest,
-    values in the given order), each trained once per seed (seeds innermost)."""
+    values in the given order), each trained once per seed (seeds innermost).
+
+    Args:
+        base: TrainConfig keys shared by every run (and optionally "preset"), e.g. {"p": 11, "k": 2}.
+        grid: key -> non-empty list of values, e.g. {"width": [10, 16, 22]}.
+        seeds: The seeds of each grid point (None: the base's or the default seed; or give grid["seed"]).
+
+    Returns:
+        The validated `TrainConfig`s, len(grid points) × len(seeds) of them.
+
+    Raises:
+        ConfigError: On an empty grid, an unknown key, seeds given twice, or an invalid config (the message
+            names the grid point).
+    """
     if not grid:
         raise ConfigError("empty grid: give at least one key = [values]")
     for key, values in grid.items():
@@ -139,6 +152,21 @@ def run_configs(configs: list[TrainConfig], runs_root: str | Path, workers: int 
     1 torch thread) on the cluster at `address`, or on a local instance with `workers` CPUs; runs_root
     must then be a file system shared by all nodes. A run that raises is recorded as
     {"status": "failed", "error": ...} and the sweep goes on.
+
+    Args:
+        configs: The runs, e.g. from `expand_grid`.
+        runs_root: The run store the runs live in.
+        workers: Parallel runs (local: processes; ray: CPUs of a local instance).
+        backend: "local" or "ray".
+        address: The Ray cluster address (None: start a local instance).
+        progress: Show a progress bar on stderr.
+        pool: An open local `RunPool` to use instead of starting one.
+
+    Returns:
+        One result dict per config, in config order (as `train` returns it, plus "run_dir" and "config").
+
+    Raises:
+        ConfigError: On an unknown backend or workers < 1.
     """
     if backend not in ("local", "ray"):
         raise ConfigError(f"backend must be local or ray, got backend={backend!r}")
@@ -306,7 +334,17 @@ def _sort_key(v) -> tuple:
 def aggregate(results: list[dict], x: str, y: str, group_by: str | None = None) -> list[dict]:
     """Rows {"x", "group" (with group_by), "n", "mean", "std", "min", "max"} of y over the seeds (all runs
     sharing x and group), groups in order of appearance, x ascending. std is the sample std (0 for n = 1).
-    Failed runs and runs whose y is None are left out."""
+    Failed runs and runs whose y is None are left out.
+
+    Args:
+        results: The results of `run_configs`.
+        x: The key the rows are indexed by, e.g. "width" (looked up in the config first).
+        y: The value aggregated over seeds, e.g. "margin_ratio" (looked up in the result first).
+        group_by: A key splitting the rows into curves (None: one curve).
+
+    Returns:
+        The rows described above.
+    """
     buckets: dict = {}
     for r in results:
         value = _value(r, y, config_first=False)

@@ -73,10 +73,27 @@ def invariant_margin(model, group, k: int, rows: int | None = None, seed: int = 
 
 
 def solve_group(spec, k: int = 2, memory_limit: int | None = None) -> tuple[dict, object | None]:
-    """(answer, network): the JSON-ready answer of `fourier-circuits solve` and the lower-bound network.
+    """γ* of k-input composition in any finite group G, bracketed by two bounds (docs/theory.md §8).
 
-    With `memory_limit` (bytes), a lower-bound network that cannot be built within it raises ResourceError
-    after the class LPs (seconds) and before the construction."""
+    The upper bound is the class LP's value (`class_lp`); the lower bound is the margin of an explicit network
+    built from the irreps the LP uses, measured in float64. The answer is `certified` only when the two agree to
+    1e−6 *and* the lower bound was measured: a closed-form margin of the construction certifies nothing.
+
+    Args:
+        spec: G, a spec string such as "A5" or "perm:(0 1 2 3 4),(1 2 4 3)" (see `parse_group`), or a `Group`.
+        k: The number of inputs composed, k ≥ 2.
+        memory_limit: Bytes the lower-bound network may take; None: no limit.
+
+    Returns:
+        (answer, network): the JSON-ready answer of `fourier-circuits solve` (`gamma_star`, `lower_bound`,
+        `upper_bound`, `relative_gap`, `certified`, `lower_bound_kind`, `class_weights` q, `irreps_used`,
+        `closed_form`, `width`, `seconds`, ...) and the lower-bound `PolyNet` (None if none could be evaluated).
+
+    Raises:
+        TaskError: If the spec does not parse or G is trivial.
+        ResourceError: If the lower-bound network cannot be built within `memory_limit` (raised after the class
+            LP, before the construction).
+    """
     from fourier_circuits.theory.groups import optimal_masses_k
     from fourier_circuits.theory.solver.certify import measured_margin
     start = time.perf_counter()

@@ -78,10 +78,20 @@ def _lp_data(group: Group, k: int) -> dict:
 
 
 def lp_bound_for_q(group, k: int, q_classes) -> float:
-    """The upper bound k!((k+1)|G|)^{-(k+1)/2} max_R c_R |λ_R(q)| for a given q.
+    """The upper bound k!((k+1)|G|)^{-(k+1)/2} max_R c_R |λ_R(q)| on γ* for a given q (valid for any q).
 
-    q_classes: a distribution over all classes in `group.conjugacy_classes` order (entry 0, the identity
-    class, must be 0), or a dict {representative label: weight}. q is symmetrized under C ↦ C⁻¹ first.
+    Args:
+        group: G, a `Group` or a spec string.
+        k: The number of inputs.
+        q_classes: A distribution over all classes in `group.conjugacy_classes` order (entry 0, the identity
+            class, must be 0), or a dict {representative label: weight}. q is symmetrized under C ↦ C⁻¹ first
+            and normalized to sum 1.
+
+    Returns:
+        The upper bound as a float; `class_lp`'s q gives the smallest one, γ*.
+
+    Raises:
+        ValueError: If q is not a non-negative vector over the classes with q[identity] = 0.
     """
     group = _group(group)
     data = _lp_data(group, k)
@@ -113,6 +123,14 @@ def class_lp(group, k: int = 2, tight_tol: float = 1e-9) -> dict:
                prefactor), tight, dual (mass, normalized), dual_plus, dual_minus}],
       tight: names of the irreps attaining the max, duals: {name: mass} (nonzero dual weights, sum 1),
       status, timing: {characters_s, lp_s, total_s}.
+
+    Args:
+        group: G, a `Group` or a spec string.
+        k: The number of inputs.
+        tight_tol: The relative tolerance within which an irrep's term counts as attaining the max (`tight`).
+
+    Returns:
+        The dict described above; `gamma_star` is the upper bound on γ* that `solve_group` certifies.
     """
     t_start = time.perf_counter()
     group = _group(group)
