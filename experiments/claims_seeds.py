@@ -104,7 +104,8 @@ def verdict(holds: list[bool], margins: list[float | None], spread: float | None
         if spread:
             return ("holds on every seed, but within its seed spread of the threshold" if closest < spread
                     else "holds on every seed, with margin")
-        return "holds on every seed, the same value on each" + (" (at the threshold)" if closest == 0 else "")
+        return ("holds on every seed at exactly its threshold (an equality, or the value's maximum)" if closest == 0
+                else "holds on every seed, the same value on each")
     if not any(holds):
         return "fails on every seed"
     return "straddles its threshold over seeds: a finding, not a pass"
@@ -127,7 +128,8 @@ def measure(summaries: list[dict]) -> list[dict]:
             rel = (margins[i] / spread if spread else (math.inf if margins[i] > 0 else None))
             closest = dict(margin=margins[i], offset=seeds[i]["offset"], spread=spread,
                            margin_over_spread=None if rel is None or math.isinf(rel) else rel)
-        check, cite = split_check(first["expected"])
+        # the check's text of the last offset run (the newest code: citations added between runs show)
+        check, cite = split_check(per_seed[-1][1].get(key, first)["expected"])
         records.append(dict(recipe=key[0], claim=first["claim"], check=check, citation=cite, bounds=bounds,
                             evidence=first.get("evidence"), seeds=seeds, n_seeds=len(seeds),
                             holds=sum(s["holds"] for s in seeds), min=min(values) if values else None,

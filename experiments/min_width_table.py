@@ -36,13 +36,14 @@ def probes() -> None:
     rows: dict[tuple, list[dict]] = {}
     for f in sorted(OUT.glob("*.jsonl")):
         for t in map(json.loads, f.read_text().splitlines()):
-            rows.setdefault((t["k"], t["p"], t["width"], t["doubled"]), []).append(t)
+            extra = ", ".join(f"{key}={v}" for key, v in sorted(t.get("overrides", {}).items()))
+            rows.setdefault((t["k"], t["p"], t["width"], t["doubled"], extra), []).append(t)
     print("| k | p | width | bound | budget | seeds | best | worst | split of the best | steps | s per run |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for (k, p, m, doubled), ts in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3])):
+    for (k, p, m, doubled, extra), ts in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3:])):
         best, worst = max(ts, key=lambda t: t["score"]), min(ts, key=lambda t: t["score"])
         seeds = ", ".join(str(t["seed"]) for t in sorted(ts, key=lambda t: t["seed"]))
-        print(f"| {k} | {p} | {m} | {4 ** (k - 1) * (p - 1)} | {'2× steps' if doubled else 'recipe'} | {seeds} | "
+        print(f"| {k} | {p} | {m} | {4 ** (k - 1) * (p - 1)} | {'2× steps' if doubled else 'recipe'}{' + ' + extra if extra else ''} | {seeds} | "
               f"{best['score']:.5f} | {worst['score']:.5f} | {best['split']} | "
               f"{'/'.join(str(t['steps']) for t in ts)} | {'/'.join(str(round(t['seconds'])) for t in ts)} |")
 

@@ -50,8 +50,9 @@ REBALANCE_BELOW = 0.999    # margin / γ* under which a polished modular-additio
 SETTLED_POWER, SETTLED_SHARE = 0.9, 0.8     # ... once this share of its neurons has this max power (THEORY §7)
 DEFECT_REPHASE = 1e-2      # d(ζ) from which a settled frequency's phases are drawn again (`rephase_frequencies`)
 # fewest neurons a frequency needs to tie every wrong class at γ*, by k: proven lower bounds of the phase design
-# (docs/min_width.md; k = 3: 15 proven, 16 found); a frequency with fewer is not re-phased (it cannot tie)
-DESIGN_LOWER_BOUND = {2: 6, 3: 15}
+# (docs/min_width.md; k = 3: 15 proven, 16 found; k = 4: 36 proven); a frequency with fewer is not re-phased
+# (it cannot tie)
+DESIGN_LOWER_BOUND = {2: 6, 3: 15, 4: 36}
 # from this k on, a re-phase re-solves the frequency's phases (`resolve_phases`) instead of drawing them: at
 # k = 3 random phases and Adam found the 16-neuron design on 1 of 2 seeds at p = 5 and on none of 4 at p = 7
 RESOLVE_FROM_K = 3
