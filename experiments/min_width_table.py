@@ -43,7 +43,8 @@ def probes() -> None:
     for (k, p, m, doubled, extra), ts in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3:])):
         best, worst = max(ts, key=lambda t: t["score"]), min(ts, key=lambda t: t["score"])
         seeds = ", ".join(str(t["seed"]) for t in sorted(ts, key=lambda t: t["seed"]))
-        print(f"| {k} | {p} | {m} | {4 ** (k - 1) * (p - 1)} | {'2× steps' if doubled else 'recipe'}{' + ' + extra if extra else ''} | {seeds} | "
+        budget = ("2× steps" if doubled else "recipe") + (f" + {extra}" if extra else "")
+        print(f"| {k} | {p} | {m} | {4 ** (k - 1) * (p - 1)} | {budget} | {seeds} | "
               f"{best['score']:.5f} | {worst['score']:.5f} | {best['split']} | "
               f"{'/'.join(str(t['steps']) for t in ts)} | {'/'.join(str(round(t['seconds'])) for t in ts)} |")
 
