@@ -224,15 +224,17 @@ def _tests_cell(tests: list[str]) -> str:
     return "<br>".join(f"`{t}`" for t in tests) if tests else "none"
 
 
-def markdown(records: list[dict], summaries: list[dict], cpu: dict | None, cpu_meta: dict | None) -> str:
+def markdown(records: list[dict], summaries: list[dict], cpu: dict | None, cpu_meta: dict | None,
+             note: str = "") -> str:
     n = len(records)
     all_hold = sum(r["holds"] == r["n_seeds"] for r in records)
     straddlers = [r for r in records if "straddles" in r["verdict"]]
     within = [r for r in records if "within its seed spread" in r["verdict"]]
     never = [r for r in records if r["verdict"] == "fails on every seed"]
     no_test = [r for r in records if not r["tests"]]
-    runs = "; ".join(f"offset {s['meta'].get('seed_offset', 0)}: {s['n_hold']}/{s['n_claims']} in "
-                     f"{s['meta'].get('total_seconds', 0):.0f} s ({s['meta'].get('date')})" for s in summaries)
+    runs = [f"  - offset {s['meta'].get('seed_offset', 0)}: {s['n_hold']}/{s['n_claims']} hold, "
+            f"{s['meta'].get('total_seconds', 0):.0f} s wall (ended {s['meta'].get('date')}): "
+            f"`OMP_NUM_THREADS=1 {s['meta'].get('command', '')}`" for s in summaries]
     machine = summaries[0]["meta"].get("machine", "")
     lines = [
         "# Claims",
@@ -244,7 +246,8 @@ def markdown(records: list[dict], summaries: list[dict], cpu: dict | None, cpu_m
         "(`--seed-offset 0..3`: every trained run's seed shifted by the offset), its value at cpu scale, what it was",
         "measured on, and the test in which a bad network (untrained, damaged, or a wrong answer) fails it.",
         "",
-        f"- ci runs ({len(summaries)} seed offsets, `--workers 2`, `OMP_NUM_THREADS=1`, {machine}): {runs}.",
+        f"- ci runs, {len(summaries)} seed offsets, {machine}{'; ' + note if note else ''}:",
+        *runs,
         f"- cpu: {'not run' if cpu_meta is None else cpu_meta.get('command') or cpu_meta.get('date')}.",
         f"- {n} claims; {all_hold} hold on every seed, {len(never)} fail on every seed, **{len(straddlers)} straddle "
         f"their threshold** (a finding, not a pass), {len(within)} hold on every seed but within their seed spread "
@@ -286,6 +289,7 @@ def main() -> None:
                     "(results/claims_seeds/ci_offset{N}.json); none: read the kept files")
     ap.add_argument("--cpu", help="a cpu summary.json or report folder (the table's cpu column)")
     ap.add_argument("--docs", default=str(DOCS), help="the page to write [docs/claims.md]")
+    ap.add_argument("--note", default="", help="a line about the runs (e.g. the machine's load) for the page")
     ap.add_argument("--results", default=str(OUT), help="where the kept summaries are [results/claims_seeds]")
     args = ap.parse_args()
     out = Path(args.results)
@@ -308,7 +312,8 @@ def main() -> None:
     (out / "closest_calls.json").write_text(json.dumps(
         dict(seed_offsets=[s["meta"].get("seed_offset", 0) for s in summaries], claims=records,
              closest=[[r["recipe"], r["claim"]] for r in closest_calls(records)]), indent=1, ensure_ascii=False) + "\n")
-    Path(args.docs).write_text(markdown(records, summaries, cpu, cpu_summary["meta"] if cpu_summary else None))
+    Path(args.docs).write_text(markdown(records, summaries, cpu, cpu_summary["meta"] if cpu_summary else None,
+                                        args.note))
     for r in closest_calls(records):
         c = r["closest"]
         print(f"closest  {c['margin_over_spread']:6.2f}  {r['recipe']}: {r['claim'][:90]}  "
