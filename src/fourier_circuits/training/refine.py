@@ -31,6 +31,10 @@ of the network alone (each neuron cut down to its dominant frequency): there the
 d(ζ) = Σ_{j ≠ (ζ,..,ζ)} |f̂(j, −ζ)|² / |f̂((ζ,..,ζ), −ζ)|² (1.8 for that ζ = 2; ≤ 1e−5 on the others).
 A re-phase draws new random phases for that frequency's neurons (pure cosines of their old norm, θ_w =
 θ_1 + .. + θ_k: each is a maximizer of the one-neuron margin) and the Adam phase and the polish run again.
+From k = 3 on, random phases rarely land near a design ((7, 3, 48): 4 of 4 seeds stalled at 0.9946–0.99794 γ*
+with 16/16/16), so the re-phase re-solves the frequency instead (`resolve_phases`: L-BFGS on its tie defect,
+from the neurons' own phases, then random restarts) and training goes on from there: 0.999993 γ*. When the
+rounds end, the round that ended highest is kept (`restore_best`).
 """
 from __future__ import annotations
 
