@@ -177,8 +177,8 @@ def test_planned_runs_are_jobs_of_their_own_and_their_recipe_waits_for_them(monk
         with lock:
             log.append(("end", label))
 
-    monkeypatch.setattr(runner, "_train_planned", lambda overrides, root: job(f"run{overrides['seed']}") or 1.5)
-    monkeypatch.setattr(runner, "_run_recipe_named", lambda name, scale, root: job(name) or runner.RecipeReport(
+    monkeypatch.setattr(runner, "_train_planned", lambda overrides, root, seed_offset: job(f"run{overrides['seed']}") or 1.5)
+    monkeypatch.setattr(runner, "_run_recipe_named", lambda name, scale, root, seed_offset: job(name) or runner.RecipeReport(
         name=name, title="", paper="new", scale=scale, description="", settings={}, claims=[], figures=[],
         runs=[], seconds=0.0))
 
