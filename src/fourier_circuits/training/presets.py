@@ -88,6 +88,8 @@ PRESETS: dict[str, dict] = {
     "li-nn-k5": dict(recipe="li", p=23, k=5, width=5632),
     # the other reading of [LI]'s λ (see LI_LAMBDA_READING): the penalty λ‖θ‖_{2,ν}^ν, no weight decay
     "li-nn-k3-penalty": dict(recipe="li", p=97, k=3, width=1536, regularizer="l2nu", lam=0.005, weight_decay=0.0),
+    "li-nn-k4-penalty": dict(recipe="li", p=47, k=4, width=2944, regularizer="l2nu", lam=0.005, weight_decay=0.0),
+    "li-nn-k5-penalty": dict(recipe="li", p=23, k=5, width=5632, regularizer="l2nu", lam=0.005, weight_decay=0.0),
     "nanda-grok": dict(recipe="tf", model="transformer", p=113, k=2, n_layers=1, n_heads=4, d_model=128,
                        d_head=32, d_mlp=512, train_fraction=0.3, weight_decay=1.0, lr=1e-3, batch_size=None,
                        steps=25000, n_evals=100, op_token=False),  # Nanda et al.'s [a, b, =] tokens
