@@ -73,7 +73,8 @@ def new_minimal_width(ctx: Context) -> tuple[list[Claim], list]:
                                 f"{scan.best(bound):.4f} γ*", False))
             continue
         below = scan.scores.get(m_min - 1)
-        stalls = f"; stalls at widths ≥ m_min: {_fmt_stalls(scan.stalls())}" if scan.stalls() else ""
+        stalled = scan.stalls()
+        stalls = f"; stalls at widths ≥ m_min: {_fmt_stalls(stalled)}" if stalled else ""
         claims.append(Claim(
             f"p={p}, k={k}: the bound is not necessary: smallest width with best-of-{seeds} margin ≥ {TARGET} γ* "
             f"(downward scan)", f"m_min < bound 2^(2k−2)(p−1) = {bound}  — [LI] Thm 4.1 claims sufficiency only; "
