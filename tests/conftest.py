@@ -4,6 +4,7 @@ Paper-scale tests are marked `slow`; with no `-m` expression they are skipped (s
 within a few minutes on 2 CPU cores). Run them with `pytest -m slow` (CI uses `-m "not slow"`).
 """
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,20 @@ from fourier_circuits.cli import main
 from fourier_circuits.runs import store as runstore
 
 TRAINED_ARGS = ["--p", "7", "--k", "2", "--width", "24", "--steps", "40", "--no-progress", "--json"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_default_run_store(tmp_path_factory):
+    """The default run store ($FOURIER_CIRCUITS_RUNS, else ./runs) is a temporary one for the whole session: a test
+    that trains with `--out DIR` indexes the run in the default store, which was the developer's ./runs/index.sqlite.
+    Tests of the ./runs fallback unset the variable themselves (monkeypatch)."""
+    before = os.environ.get(runstore.RUNS_ENV)
+    os.environ[runstore.RUNS_ENV] = str(tmp_path_factory.mktemp("default-store") / "runs")
+    yield
+    if before is None:
+        os.environ.pop(runstore.RUNS_ENV, None)
+    else:
+        os.environ[runstore.RUNS_ENV] = before
 
 
 @pytest.fixture(scope="session")

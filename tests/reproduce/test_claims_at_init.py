@@ -177,6 +177,15 @@ def _damaged(kind: str):
             other = torch.arange(model.width).roll(model.width // 3)
             model.embed += model.embed[..., other].clone()
             model.unembed += model.unembed[other].clone()
+        elif kind == "p=7, most neurons mixed, two left clean":
+            # every neuron but the first two gets a random vector of its own norm added: the two clean ones keep
+            # the exact §5 form, so only the premise (most neurons single-frequency) can fail the form claims
+            g = torch.Generator().manual_seed(0)
+            mixed = torch.arange(model.width) >= 2
+            noise_e = torch.randn(model.embed[..., mixed].shape, generator=g, dtype=model.embed.dtype)
+            noise_u = torch.randn(model.unembed[mixed].shape, generator=g, dtype=model.unembed.dtype)
+            model.embed[..., mixed] += noise_e * model.embed[..., mixed].norm() / noise_e.norm()
+            model.unembed[mixed] += noise_u * model.unembed[mixed].norm() / noise_u.norm()
         elif kind == "p=7, one frequency at half mass":   # the first block's neurons scaled to half their ν-mass
             scale = torch.ones(model.width, dtype=model.embed.dtype)
             scale[: model.width // 3] = 0.5 ** (1 / model.nu)
@@ -191,6 +200,8 @@ DAMAGED = {  # what each damage must fail
     "S4, sign irrep dropped": ("every non-trivial irrep is used", "bigger irreps get more neurons"),
     "p=7, neurons of two frequencies merged": ("share with max power", "every frequency", "normalized margin"),
     "p=7, one frequency at half mass": ("every frequency carries the same mass", "normalized margin"),
+    "p=7, most neurons mixed, two left clean": ("the k+1 vectors of a neuron", "neurons have zero mean", "phases add up",
+                                                "every frequency carries the same mass", "share with max power"),
     "p=7, class axis of w shuffled": ("share with max power", "normalized margin"),
 }
 
