@@ -34,13 +34,14 @@ def png(path: Path) -> Path:
     return path
 
 
-def report(tmp: Path, scale: str, margin_holds: bool, seconds: float = 12.0) -> Path:
-    """A real reproduce report (write_report) with mo-fig1 (two claims, one figure) and mo-fig8."""
+def report(tmp: Path, scale: str, margin_holds: bool, seconds: float = 12.0, train_seconds: float = 0.0) -> Path:
+    """A real reproduce report (write_report) with mo-fig1 (two claims, one figure; its runs trained in
+    `train_seconds`) and mo-fig8."""
     fig = png(tmp / f"src-{scale}" / "margin.png")
     reports = [
         RecipeReport("mo-fig1", "t1", "MO", scale, "d", {}, [
             Claim("margin → γ*", "≥ 0.99 γ*", "0.995 γ*" if margin_holds else "0.946 γ*", margin_holds, 0.99),
-            Claim("single cosines", "≥ 95%", "100%", True, 1.0)], [fig], seconds=seconds),
+            Claim("single cosines", "≥ 95%", "100%", True, 1.0)], [fig], seconds=seconds, train_seconds=train_seconds),
         RecipeReport("mo-fig8", "t8", "MO", scale, "d", {}, [Claim("S3 margin", "≥ 0.99 γ*", "1.0 γ*", True)], []),
     ]
     out = tmp / f"report-{scale}"
@@ -143,3 +144,12 @@ def test_cli(tmp_path):
     assert "claims holding: ci 3/3" in result.output
     result = CliRunner().invoke(main, ["results", "--ci", str(tmp_path / "nowhere"), "--no-readme"])
     assert result.exit_code == 2 and "no reproduce summary" in result.output
+
+
+def test_a_recipe_that_read_back_its_runs_shows_their_training_time(tmp_path):
+    """A paper-scale recipe reads back runs trained over days: its wall time is seconds, its runs' hours."""
+    paper = report(tmp_path, "paper", True, seconds=6.0, train_seconds=3 * 3600 + 600)
+    out = write_results({"paper": paper}, tmp_path / "docs", None)
+    page = (tmp_path / "docs" / "results.md").read_text()
+    assert "Time: ci not run · cpu not run · paper 6 s (its runs trained in 3.2 h)" in page, out
+    assert json.loads((paper / "summary.json").read_text())["recipes"][0]["train_seconds"] == 3 * 3600 + 600

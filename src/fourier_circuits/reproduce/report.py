@@ -55,6 +55,8 @@ class RecipeReport:
     figures: list[Path]   # PNG paths (an SVG with the same stem sits beside each)
     runs: list[str] = field(default_factory=list)   # run directories used
     seconds: float = 0.0  # wall time spent on this recipe in this invocation
+    train_seconds: float = 0.0  # training time of its distinct runs, whenever they were trained (a run read
+    # back from the store counts its own training time: a paper-scale recipe reads back runs of earlier days)
     error: str | None = None  # set when the recipe crashed; the report shows it in red
     not_run: str | None = None  # set when the recipe was not run here (why, and how to run it): no claims
     new: bool = False     # beyond the papers: labelled "new" in the report
@@ -374,7 +376,8 @@ def _summary_dict(reports: list[RecipeReport], placed: list[list[_Figure]], meta
     claims = [dict(recipe=r.name, claim=c.claim, expected=c.expected, measured=c.measured, holds=bool(c.holds),
                    value=c.value, evidence=c.evidence, bounds=c.bounds) for r in reports for c in r.claims]
     recipes = [dict(name=r.name, title=r.title, paper=r.paper, scale=r.scale, new=bool(r.new),
-                    seconds=float(r.seconds or 0.0), error=r.error, not_run=r.not_run, settings=r.settings,
+                    seconds=float(r.seconds or 0.0), train_seconds=float(r.train_seconds or 0.0), error=r.error,
+                    not_run=r.not_run, settings=r.settings,
                     figures=[f.png for f in figs if f.png is not None],
                     missing_figures=[str(f.source) for f in figs if f.png is None], runs=list(r.runs))
                for r, figs in zip(reports, placed)]

@@ -209,6 +209,13 @@ def copy_figures(summaries: Mapping[str, dict], report_dirs: Mapping[str, Path],
 
 # ------------------------------------------------------------------------------------------------ pages
 
+def _recipe_time(rec: dict) -> str:
+    """A recipe's wall time in its report, and its runs' training time when that is longer (runs trained
+    earlier, e.g. a paper-scale recipe read back over days, or in other workers)."""
+    wall, trained = float(rec.get("seconds") or 0.0), float(rec.get("train_seconds") or 0.0)
+    return _seconds(wall) + (f" (its runs trained in {_seconds(trained)})" if trained > wall else "")
+
+
 def _scale_line(scale: str, summary: dict | None) -> str:
     if summary is None:
         return f"- **{scale}**: {NOT_RUN}"
@@ -238,7 +245,7 @@ def results_markdown(summaries: Mapping[str, dict], figures: Mapping[str, Mappin
         times = []
         for scale in SCALES:
             rec = None if scale not in summaries else _recipe_of(summaries[scale], name)
-            times.append(f"{scale} {NOT_RUN if scale not in summaries else '—' if rec is None else _seconds(rec['seconds'])}")
+            times.append(f"{scale} {NOT_RUN if scale not in summaries else '—' if rec is None else _recipe_time(rec)}")
             if rec is not None and rec.get("error"):
                 out += [f"Error at {scale}: `{_cell(rec['error'].splitlines()[0])}`", ""]
         out += ["Time: " + " · ".join(times), ""]
