@@ -1,6 +1,10 @@
 """Sweeps: grid expansion, spec errors, parallel / Ray runs identical to in-process, resumption, aggregation."""
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -345,3 +349,36 @@ def test_a_run_another_sweep_is_training_is_waited_for_and_read_back(configs, re
     assert result.get("status") != "failed", result
     assert result["normalized_margin"] == ref[0]["normalized_margin"]
     assert not (run_dir / "metrics.jsonl").exists(), "it was not trained a second time"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    """kill -9 of a `reproduce` (here a parent holding a RunPool) ends its workers too: a worker reports its pid,
+    the parent is SIGKILLed, and the worker is gone within seconds (it would otherwise train on, orphaned)."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from fourier_circuits.runs.sweep import RunPool\n"
+        "if __name__ == '__main__':\n"
+        "    with RunPool(1) as pool:\n"
+        "        print(pool.submit(os.getpid).result(), flush=True)\n"
+        "        pool.submit(time.sleep, 60)\n"
+        "        time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    os.kill(worker, 0)                       # alive
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and _alive(worker):
+        time.sleep(0.1)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    """pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

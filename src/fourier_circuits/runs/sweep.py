@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import fields
@@ -227,7 +228,23 @@ def _failed(error: Exception) -> dict:
     return {"status": "failed", "error": f"{type(error).__name__}: {error}"}
 
 
-def _set_threads(threads: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: this worker gets SIGTERM when the process that started it dies (PR_SET_PDEATHSIG), so a `reproduce`
+    killed with kill -9 leaves no worker training on; its runs resume from the store. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:   # the parent died before the prctl: nobody is left to signal us
+        os._exit(1)
+
+
+def _set_threads(threads: int, parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
     import torch
     torch.set_num_threads(threads)
 
@@ -255,7 +272,7 @@ class RunPool:
         if self._executor is None:   # started on first use: a reproduce that trains nothing spawns nothing
             threads = max(1, (os.cpu_count() or 1) // self.workers)
             self._executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                                 initializer=_set_threads, initargs=(threads,))
+                                                 initializer=_set_threads, initargs=(threads, os.getpid()))
         return self._executor.submit(fn, *args)
 
     def train(self, todo: dict[Path, TrainConfig], root: Path) -> Iterator[tuple[Path, dict]]:
