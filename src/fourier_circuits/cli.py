@@ -491,34 +491,59 @@ def results(ci, cpu, paper, docs_dir, readme, no_readme, as_json) -> None:
 
 
 @main.command("min-width")
-@click.option("--p", "p", type=int, default=None, help="the modulus, an odd prime")
+@click.option("--p", "p", type=str, default=None,
+              help="the modulus, an odd prime; or several: a comma list and ranges A..B (the odd primes in it), "
+                   "e.g. 5,7,11 or 5..31")
 @click.option("--k", "k", type=int, default=2, show_default=True, help="number of inputs")
 @click.option("--target", type=click.Choice(["margin", "fit"]), default="margin", show_default=True,
               help="margin: >= 0.999 γ* (fast recipe); fit: 100% accuracy on the whole population (cross-entropy)")
 @click.option("--seeds", type=int, default=3, show_default=True, help="seeds per width (best of them counts)")
 @click.option("--steps", type=int, default=None, help="step cap per run (default: the recipe's)")
-@click.option("--start", type=int, default=None, help="walk down from this width (default: the bound); "
-              "if it misses the target the walk starts at the bound")
+@click.option("--start", type=str, default=None, help="walk down from this width, or 'law' (the law's width "
+              "at each p; margin, k = 2 and 3) (default: the bound); if it misses the target the walk starts at "
+              "the bound")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="self-check: retrain the widths below m_min with twice the seeds and steps")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="processes training trials at once (one torch thread each); the longest case first")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="also write the JSON answer here")
 @click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
 @click.option("--json", "as_json", is_flag=True)
 @reports_errors
-def min_width(p, k, target, seeds, steps, start, check, out, progress, as_json) -> None:
+def min_width(p, k, target, seeds, steps, start, check, workers, out, progress, as_json) -> None:
     """The smallest width m_min at which training reaches the target on k-input addition mod p, against
-    [LI]'s sufficient width 2^(2k−2)(p−1) and the law (docs/min_width.md)."""
+    [LI]'s sufficient width 2^(2k−2)(p−1) and the law (docs/min_width.md). Several primes: one answer each,
+    their trials shared by --workers processes; the JSON is then {"answers": [...], "seconds", "workers"}."""
+    import time
+
     from fourier_circuits.runs import min_width as mw
-    mw.check_request(p, k, target, seeds, steps, start)
-    est = mw.estimate_seconds(p, k, target, seeds, check, steps, start)
-    click.echo(f"min-width p={p} k={k} target {target}: about {mw.human_seconds(est['seconds'])} "
-               f"(~{est['runs']} runs; a rough estimate)", err=True)
-    answer = mw.min_width(p, k, target, seeds, check, steps, progress=progress, expected_runs=est["runs"],
-                          start=start)
-    answer["estimate_seconds"] = est["seconds"]
+    if p is None:
+        fail("min-width needs --p (an odd prime)")
+    if workers < 1:
+        fail(f"--workers must be >= 1, got {workers}")
+    if start is not None and start != "law" and not start.isdigit():
+        fail(f"--start must be a width or 'law', got {start!r}")
+    cases = [mw.Case(q, k, target, seeds, check, steps, start=start if start in (None, "law") else int(start))
+             for q in mw.parse_primes(p)]
+    for case in cases:
+        case.validate()
+    est = [mw.estimate_seconds(c.p, k, target, seeds, check, steps, c.start) for c in cases]
+    seconds, runs = sum(e["seconds"] for e in est) / workers, sum(e["runs"] for e in est)
+    click.echo(f"min-width p={p} k={k} target {target}: about {mw.human_seconds(seconds)} "
+               f"(~{runs} runs on {workers} worker{'s' * (workers > 1)}; a rough estimate)", err=True)
+    t0 = time.time()
+    answers = mw.sweep(cases, workers, progress=progress, expected_runs=runs)
+    for answer, e in zip(answers, est):
+        answer["estimate_seconds"] = e["seconds"]
+    answer = answers[0] if len(cases) == 1 else {"answers": answers, "workers": workers,
+                                                  "seconds": round(time.time() - t0, 1),
+                                                  "estimate_seconds": round(seconds, 1)}
     if out is not None:
         runstore.atomic_write_json(Path(out), runstore.jsonable(answer))
-    emit(answer, as_json, mw.format_report(answer))
+    text = "\n".join(mw.format_report(a) for a in answers)
+    if len(cases) > 1:
+        text += f"\n{len(cases)} cases, {workers} workers: {answer['seconds']:.0f} s"
+    emit(answer, as_json, text)
 
 
 if __name__ == "__main__":

@@ -135,7 +135,11 @@ def test_the_self_check_says_when_it_was_skipped(monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["--p", "4"], "prime"), (["--p", "5", "--seeds", "0"], "--seeds"), ([], "needs --p"),
     (["--p", "5", "--k", "1"], "k must be"), (["--p", "5", "--steps", "0"], "--steps"), (["--p", "5", "--start", "17"], "--start"),
-    (["--p", "97", "--k", "5"], "too large"), (["--p", "211", "--k", "4"], "of memory")])
+    (["--p", "97", "--k", "5"], "too large"), (["--p", "211", "--k", "4"], "of memory"),
+    (["--p", "5,9"], "9 is not an odd prime"), (["--p", "8..10"], "no odd prime"), (["--p", "7,5..11"], "7 is given twice"),
+    (["--p", "5,x"], "'x'"), (["--p", "5", "--workers", "0"], "--workers"), (["--p", "5", "--k", "4", "--start", "law"], "k=4"),
+    (["--p", "5", "--target", "fit", "--start", "law"], "--target fit"), (["--p", "5", "--start", "abc"], "'abc'"),
+    (["--p", "5..11", "--start", "20"], "1..16")])
 def test_bad_input_is_one_line_and_exit_2_before_any_work(monkeypatch, args, message):
     monkeypatch.setattr(mw, "run_trial", lambda *a: pytest.fail("trained on bad input"))
     monkeypatch.setattr(mw, "seconds_per_step", lambda *a: pytest.fail("estimated on bad input"))
@@ -152,6 +156,84 @@ def test_the_command_estimates_first_and_answers_in_json(monkeypatch, tmp_path):
     assert res.stderr.startswith("min-width p=5 k=2 target margin: about ")
     answer = json.loads(res.stdout)
     assert answer["m_min"] == 12 and answer["estimate_seconds"] > 0 and json.loads(out.read_text())["m_min"] == 12
+
+
+# ---------------------------------------------------------------------------------------------------------
+# several primes in one call: --p parsing, the trial pool
+
+
+@pytest.mark.parametrize("text, primes", [("5", [5]), ("5,7,11", [5, 7, 11]), ("5..31", [5, 7, 11, 13, 17, 19, 23, 29, 31]),
+                                          ("13, 5..7", [13, 5, 7]), ("2..5", [3, 5]), ("11..11", [11])])
+def test_p_lists_and_ranges(text, primes):
+    assert mw.parse_primes(text) == primes
+
+
+@pytest.mark.parametrize("text", ["4", "1", "5,,7", "5..", "..7", "5..7..9", "-5", "5.5", "8..10", "7,5..7"])
+def test_bad_p_lists(text):
+    with pytest.raises(mw.ConfigError, match="--p"):
+        mw.parse_primes(text)
+
+
+def test_the_law_start_is_the_laws_width():
+    assert mw.start_width(17, 2, "law") == 48 and mw.start_width(7, 3, "law") == 48
+    assert mw.start_width(17, 2, 40) == 40 and mw.start_width(17, 2, None) is None
+
+
+def law_trials(monkeypatch, calls: list | None = None):
+    """run_trial replaced: seed 0 scores 1.0 from the k = 2 law's width 3(p−1) up, all else 0.95."""
+    def fake(cfg, target, doubled):
+        if calls is not None:
+            calls.append((cfg.p, cfg.width, cfg.seed, doubled))
+        score = 1.0 if cfg.width >= 3 * (cfg.p - 1) and cfg.seed == 0 else 0.95
+        return Trial(cfg.width, cfg.seed, doubled, score, score, 1.0, "converged", cfg.steps, 0.0, [])
+    monkeypatch.setattr(mw, "run_trial", fake)
+
+
+def test_a_sweep_gives_each_case_the_answer_it_gets_alone_and_starts_with_the_longest(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+    calls: list = []
+    law_trials(monkeypatch, calls)
+    cases = [mw.Case(p, 2, seeds=2, start=start) for p, start in ((5, None), (11, "law"), (7, 24))]
+    answers = mw.sweep(cases, workers=2, executor=ThreadPoolExecutor(2))
+    assert calls[0][0] == 11 and calls[1][0] == 11           # the most planned work (p = 11) first
+    assert [a["p"] for a in answers] == [5, 11, 7] and [a["m_min"] for a in answers] == [12, 30, 18]
+    assert answers[1]["start"] == 30 and answers[1]["start_asked"] == "law"
+    for case, answer in zip(cases, answers):
+        alone = mw.min_width(case.p, 2, seeds=2, start=case.start)
+        drop = ("seconds", "trial_seconds")
+        assert {k: v for k, v in answer.items() if k not in drop} == {k: v for k, v in alone.items() if k not in drop}
+    assert all(a["self_check"]["holds"] for a in answers)
+
+
+def test_the_command_sweeps_several_primes(monkeypatch, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    law_trials(monkeypatch)
+    monkeypatch.setattr(mw, "trial_pool", lambda workers: ThreadPoolExecutor(workers))
+    out = tmp_path / "sweep.json"
+    res = CliRunner().invoke(main, ["min-width", "--p", "5..7,13", "--seeds", "1", "--start", "law", "--workers", "2",
+                                    "--no-progress", "--json", "--out", str(out)])
+    assert res.exit_code == 0, res.stderr
+    assert "on 2 workers" in res.stderr
+    answer = json.loads(res.stdout)
+    assert answer["workers"] == 2 and [a["m_min"] for a in answer["answers"]] == [12, 18, 36]
+    assert all(a["start_asked"] == "law" and a["self_check"]["holds"] for a in answer["answers"])
+    assert json.loads(out.read_text())["answers"][2]["p"] == 13
+
+
+def test_the_process_pool_trains_what_this_process_trains():
+    """Real trials in 2 spawn workers (one torch thread each) score as in this process: fit at p = 5 with 60
+    steps from width 4, one seed."""
+    alone = min_width(5, 2, target="fit", seeds=1, steps=60, check=False, start=4)
+    pooled = min_width(5, 2, target="fit", seeds=1, steps=60, check=False, start=4, workers=2)
+    assert [(t["width"], t["score"], t["split"]) for t in pooled["trials"]] == \
+        [(t["width"], t["score"], t["split"]) for t in alone["trials"]]
+    assert pooled["m_min"] == alone["m_min"]
+
+
+def test_k4_trials_get_the_rebalance_rounds_of_k2_and_k3():
+    assert mw.trial_config(5, 4, 82, 0, "margin", False).rebalance_rounds == 2
+    assert mw.trial_config(5, 4, 82, 0, "fit", False).rebalance_rounds == 0
+    assert mw.trial_config(5, 2, 12, 0, "margin", False).rebalance_rounds == 2
 
 
 # ---------------------------------------------------------------------------------------------------------
