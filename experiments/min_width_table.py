@@ -1,6 +1,7 @@
 """Print the markdown table of docs/min_width.md from experiments/results/min_width/*.json (the answers of
-`fourier-circuits min-width` written by experiments/min_width_law.py); with --probes, the single trials of
-experiments/min_width_probe.py (*.jsonl)."""
+`fourier-circuits min-width` written by experiments/min_width_law.py or by the command's --out); with
+--sweep FILE, the answers of one multi-prime command (`--p 5..31 --out FILE`); with --probes, the single trials
+of experiments/min_width_probe.py (*.jsonl)."""
 from __future__ import annotations
 
 import json
@@ -53,9 +54,12 @@ def main() -> None:
     if "--probes" in sys.argv:
         probes()
         return
-    answers = (json.loads(f.read_text()) for f in OUT.glob("p*_k*_*.json"))
-    rows = sorted((r for r in answers if "target" in r),    # not the single-width runs (p7_k3_w48_*.json)
-                  key=lambda r: (r["target"], r["k"], r["p"]))
+    if "--sweep" in sys.argv:        # the answers of one multi-prime command (sweep_*.json) instead of p*_k*_*.json
+        rows = json.loads(Path(sys.argv[sys.argv.index("--sweep") + 1]).read_text())["answers"]
+    else:
+        answers = (json.loads(f.read_text()) for f in OUT.glob("p*_k*_*.json"))
+        rows = [r for r in answers if "target" in r]    # not the single-width runs (p7_k3_w48_*.json)
+    rows = sorted(rows, key=lambda r: (r["target"], r["k"], r["p"]))
     if "--compact" in sys.argv:
         compact(rows)
         return
