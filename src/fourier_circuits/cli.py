@@ -531,11 +531,12 @@ def min_width(p, k, target, seeds, steps, start, check, workers, out, progress, 
     seconds, runs = sum(e["seconds"] for e in est) / workers, sum(e["runs"] for e in est)
     click.echo(f"min-width p={p} k={k} target {target}: about {mw.human_seconds(seconds)} "
                f"(~{runs} runs on {workers} worker{'s' * (workers > 1)}; a rough estimate)", err=True)
-    t0 = time.time()
+    t0, load = time.time(), os.getloadavg()
     answers = mw.sweep(cases, workers, progress=progress, expected_runs=runs)
+    machine = {"cpus": os.cpu_count(), "workers": workers, "load_before": load, "load_after": os.getloadavg()}
     for answer, e in zip(answers, est):
-        answer["estimate_seconds"] = e["seconds"]
-    answer = answers[0] if len(cases) == 1 else {"answers": answers, "workers": workers,
+        answer.update(estimate_seconds=e["seconds"], machine=machine)
+    answer = answers[0] if len(cases) == 1 else {"answers": answers, "workers": workers, "machine": machine,
                                                   "seconds": round(time.time() - t0, 1),
                                                   "estimate_seconds": round(seconds, 1)}
     if out is not None:

@@ -216,6 +216,7 @@ def test_the_command_sweeps_several_primes(monkeypatch, tmp_path):
     assert "on 2 workers" in res.stderr
     answer = json.loads(res.stdout)
     assert answer["workers"] == 2 and [a["m_min"] for a in answer["answers"]] == [12, 18, 36]
+    assert answer["machine"]["workers"] == 2 and len(answer["machine"]["load_before"]) == 3
     assert all(a["start_asked"] == "law" and a["self_check"]["holds"] for a in answer["answers"])
     assert json.loads(out.read_text())["answers"][2]["p"] == 13
 
