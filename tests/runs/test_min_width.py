@@ -205,6 +205,16 @@ def test_a_sweep_gives_each_case_the_answer_it_gets_alone_and_starts_with_the_lo
     assert all(a["self_check"]["holds"] for a in answers)
 
 
+def test_a_failing_trial_ends_the_sweep_with_its_error(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def broken(cfg, target, doubled):
+        raise RuntimeError(f"trial p={cfg.p} width={cfg.width} broke")
+    monkeypatch.setattr(mw, "run_trial", broken)
+    with pytest.raises(RuntimeError, match="broke"):
+        mw.sweep([mw.Case(5, 2, seeds=1), mw.Case(7, 2, seeds=1)], workers=2, executor=ThreadPoolExecutor(2))
+
+
 def test_the_command_sweeps_several_primes(monkeypatch, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
     law_trials(monkeypatch)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -335,14 +336,12 @@ class InlineExecutor(Executor):
         return future
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def trial_pool(workers: int) -> Executor:
-    """workers = 1: this process; more: a spawn process pool, one torch thread per worker."""
+    """workers = 1: this process; more: a spawn process pool, one torch thread per worker, each worker ending
+    with this process (`runs.sweep`'s initializer: Linux PR_SET_PDEATHSIG)."""
+    from fourier_circuits.runs.sweep import _set_threads
     return InlineExecutor() if workers == 1 else ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_one_thread)
+        workers, mp_context=get_context("spawn"), initializer=_set_threads, initargs=(1, os.getpid()))
 
 
 def sweep(cases: list[Case], workers: int = 1, progress: bool = False, expected_runs: int | None = None,
@@ -385,6 +384,7 @@ def sweep(cases: list[Case], workers: int = 1, progress: bool = False, expected_
 
     pool = executor or trial_pool(workers)
     running: dict[Future, tuple[int, int, int, int]] = {}
+    finished_all = False
     try:
         for i in sorted(rank, key=rank.get):
             advance(i)
@@ -406,9 +406,10 @@ def sweep(cases: list[Case], workers: int = 1, progress: bool = False, expected_
                 scores[j][seed] = trial.score
                 if all(r is not None for row in scores for r in row):
                     advance(i, scores)
-    finally:
+        finished_all = True
+    finally:    # an error or Ctrl-C: nothing more is started, and the running trials are not waited for
         bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=finished_all, cancel_futures=True)
     answers = []
     for i, c in enumerate(cases):
         (scan, seconds), ran = done[i], [t for _, t in sorted(trials[i], key=lambda nt: nt[0])]
