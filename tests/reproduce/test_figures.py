@@ -161,3 +161,16 @@ def test_the_count_at_the_bound_holds_only_from_the_counting_bound_up(fraction, 
     counts = [c for c in claims if "counting bound" in c.claim]
     assert [c.value for c in counts] == [int(fraction * 160), int(fraction * 256)]
     assert counts[0].holds == holds and counts[1].holds == (fraction >= 0.4)
+
+
+@pytest.mark.parametrize("ratios, holds", [
+    ([-0.08, 1.0, 1.0], True),     # the penalty wins at λ = 0.1 ([MO] Thm 1 says nothing there), γ* below
+    ([0.5, 0.9, 0.995], True),
+    ([0.5, 1.0, 0.83], False),     # a fall at the smallest λ (a stalled run, as on seed 1 at ci)
+    ([-0.3, -0.2, -0.1], False),   # rising but never positive: untrained-like
+])
+def test_the_lambda_claim_asks_for_no_fall_as_lambda_shrinks_and_a_positive_end(ratios, holds, tmp_path):
+    ctx = FakeContext("ci", tmp_path)
+    ctx.ratio = lambda cfg: dict(zip([1e-1, 1e-2, 1e-3], ratios))[cfg.lam]
+    claims, _ = FIGURE_RECIPES["new-lambda"].check(ctx)
+    assert claims[0].claim == "normalized margin grows as λ → 0" and claims[0].holds == holds

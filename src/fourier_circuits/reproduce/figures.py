@@ -426,6 +426,9 @@ def li_fig4(ctx: Context):
 
 # --- new: beyond the papers --------------------------------------------------------------------------
 
+MONOTONE_SLACK = 0.01  # γ*: margins at λ ≤ 0.01 reach γ* to 1e-4 at ci, so a fall of 0.01 is not rounding
+
+
 def new_lambda(ctx: Context):
     """[MO] Theorem 1 in practice: minimize CE + λ‖θ‖_{2,3}^3 (Adam, long, to convergence) on a grid of λ;
     the normalized margin of the minimizer approaches γ* as λ → 0."""
@@ -437,11 +440,16 @@ def new_lambda(ctx: Context):
                 regularizer="l2nu", normalize=False, steps=steps, early_stop=False, n_evals=30)
     runs = ctx.runs("λ", [dict(base, lam=lam) for lam in lams], analyze=False)
     ratios = [r.result.get("margin_ratio") or 0.0 for r in runs]
-    # positive at every λ: untrained networks (negative margins) would pass a bare comparison half the time
+    # [MO] Thm 1 is a limit (the minimizer's margin → γ* as λ → 0) and promises nothing at a large λ, where the
+    # penalty can win: at ci λ = 0.1 ends at −0.08 γ* on every seed, so the old "margin > 0 at every λ" could
+    # never hold. The claim: the margin does not fall as λ decreases (each step down the grid keeps it within
+    # MONOTONE_SLACK or raises it), and it is positive at the smallest λ (untrained networks are negative there).
+    falls = [b < a - MONOTONE_SLACK for a, b in zip(ratios, ratios[1:])]
     claims = [Claim("normalized margin grows as λ → 0",
-                    "margin > 0 at every λ, and larger at the smallest λ than at the largest  — [MO] Thm 1",
+                    f"no fall of more than {MONOTONE_SLACK} γ* from one λ to the next smaller, and > 0 at the smallest"
+                    "  — [MO] Thm 1: → γ* as λ → 0",
                     ", ".join(f"λ={lam:g}: {r:.4f} γ*" for lam, r in zip(lams, ratios)),
-                    min(ratios) > 0 and ratios[-1] > ratios[0]),
+                    not any(falls) and ratios[-1] > 0),
               at_least(f"at the smallest λ = {lams[-1]:g} the margin is close to γ*", ratios[-1], 0.95, " γ*",
                        note="[MO] Thm 1: → γ* as λ → 0 (0.95 chosen)")]
     return claims, [plot_margin_vs_lambda(lams, ratios, ctx.fig_dir / "margin_vs_lambda")[0]]
