@@ -25,7 +25,8 @@ from fourier_circuits.training.trainer import Trainer, build_model
 BASES = {
     "tf3": figures.LI_TF_CI[3], "tf4": figures.LI_TF_CI[4], "tf5": figures.LI_TF_CI[5],
     "grok2": figures.LI_GROK_CI[2], "grok3": figures.LI_GROK_CI[3],
-    "lambda": dict(p=7, width=24, objective="ce", optimizer="adam", lr=0.01, lr_schedule="linear",
+    "lambda": dict(p=7, width=24,  # new-lambda at ci before issue 31 (now width 36)
+                   objective="ce", optimizer="adam", lr=0.01, lr_schedule="linear",
                    regularizer="l2nu", normalize=False, steps=2000, early_stop=False, n_evals=30, lam=1e-3),
     "s3": figures.MO_GROUP_PAPER["S3"]["ci"],
     "mo": dict(preset="mo-modadd-quadratic", **figures.MO_MODADD["ci"]),
