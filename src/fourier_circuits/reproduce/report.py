@@ -55,8 +55,8 @@ class RecipeReport:
     figures: list[Path]   # PNG paths (an SVG with the same stem sits beside each)
     runs: list[str] = field(default_factory=list)   # run directories used
     seconds: float = 0.0  # wall time spent on this recipe in this invocation
-    train_seconds: float = 0.0  # training time of its distinct runs, whenever they were trained (a run read
-    # back from the store counts its own training time: a paper-scale recipe reads back runs of earlier days)
+    run_seconds: dict = field(default_factory=dict)  # run dir → its training seconds, whenever it was trained
+    # (a run read back from the store counts its own: a paper-scale recipe reads back runs of earlier days)
     error: str | None = None  # set when the recipe crashed; the report shows it in red
     not_run: str | None = None  # set when the recipe was not run here (why, and how to run it): no claims
     new: bool = False     # beyond the papers: labelled "new" in the report
@@ -376,15 +376,17 @@ def _summary_dict(reports: list[RecipeReport], placed: list[list[_Figure]], meta
     claims = [dict(recipe=r.name, claim=c.claim, expected=c.expected, measured=c.measured, holds=bool(c.holds),
                    value=c.value, evidence=c.evidence, bounds=c.bounds) for r in reports for c in r.claims]
     recipes = [dict(name=r.name, title=r.title, paper=r.paper, scale=r.scale, new=bool(r.new),
-                    seconds=float(r.seconds or 0.0), train_seconds=float(r.train_seconds or 0.0), error=r.error,
+                    seconds=float(r.seconds or 0.0), train_seconds=float(sum(r.run_seconds.values())), error=r.error,
                     not_run=r.not_run, settings=r.settings,
                     figures=[f.png for f in figs if f.png is not None],
                     missing_figures=[str(f.source) for f in figs if f.png is None], runs=list(r.runs))
                for r, figs in zip(reports, placed)]
     recipe_seconds = sum(float(r.seconds or 0.0) for r in reports)  # > the wall time when recipes ran concurrently
+    run_seconds = {d: t for r in reports for d, t in r.run_seconds.items()}  # each run once
     return jsonable(dict(meta=meta, n_claims=len(claims), n_hold=sum(c["holds"] for c in claims),
                          n_recipes=len(reports), n_errors=sum(bool(r.error) for r in reports),
                          seconds=float(meta.get("total_seconds", recipe_seconds)), recipe_seconds=recipe_seconds,
+                         train_seconds=float(sum(run_seconds.values())),
                          claims=claims, recipes=recipes))
 
 

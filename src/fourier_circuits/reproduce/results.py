@@ -136,7 +136,7 @@ def readme_table(summaries: Mapping[str, dict], known: Mapping[str, tuple[str, s
     totals = []
     for scale in SCALES:
         s = summaries.get(scale)
-        totals.append(NOT_RUN if s is None else f"{s['n_hold']}/{s['n_claims']} in {_seconds(s.get('seconds', 0))}")
+        totals.append(NOT_RUN if s is None else f"{s['n_hold']}/{s['n_claims']} in {_recipe_time(s)}")
     lines.append("| **all** | claims holding, wall time | " + " | ".join(totals) + " |")
     return "\n".join(lines)
 
@@ -210,8 +210,8 @@ def copy_figures(summaries: Mapping[str, dict], report_dirs: Mapping[str, Path],
 # ------------------------------------------------------------------------------------------------ pages
 
 def _recipe_time(rec: dict) -> str:
-    """A recipe's wall time in its report, and its runs' training time when that is longer (runs trained
-    earlier, e.g. a paper-scale recipe read back over days, or in other workers)."""
+    """The wall time of a recipe (or of a whole summary), and its runs' training time when that is longer
+    (runs trained earlier and read back, e.g. a paper-scale recipe over days, or in other workers)."""
     wall, trained = float(rec.get("seconds") or 0.0), float(rec.get("train_seconds") or 0.0)
     return _seconds(wall) + (f" (its runs trained in {_seconds(trained)})" if trained > wall else "")
 
@@ -223,7 +223,7 @@ def _scale_line(scale: str, summary: dict | None) -> str:
     about = ", ".join(f"{k} {meta[k]}" for k in ("date", "version", "machine") if meta.get(k))
     command = f"; `{meta['command']}`" if meta.get("command") else ""
     return (f"- **{scale}**: {summary['n_hold']} of {summary['n_claims']} claims hold, "
-            f"{_seconds(summary.get('seconds', 0))} wall time" + (f" ({about})" if about else "") + command)
+            f"wall time {_recipe_time(summary)}" + (f" ({about})" if about else "") + command)
 
 
 def results_markdown(summaries: Mapping[str, dict], figures: Mapping[str, Mapping[str, list[str]]],

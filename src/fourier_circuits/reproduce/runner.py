@@ -133,7 +133,7 @@ def run_recipe(recipe: FigureRecipe, scale: str, runs_root: Path, workers: int,
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
     return recipe_report(recipe, scale, settings=ctx.settings, claims=claims, figures=[Path(f) for f in figures],
                          runs=ctx.run_dirs, seconds=time.perf_counter() - start,
-                         train_seconds=sum(ctx.train_seconds.values()), error=error)
+                         run_seconds=dict(ctx.train_seconds), error=error)
 
 
 def recipe_report(recipe: FigureRecipe, scale: str, **outcome) -> RecipeReport:
