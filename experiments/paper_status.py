@@ -2,7 +2,8 @@
 
     python experiments/paper_status.py [RUNS_DIR] [--min-steps 1000]
 
-For each run (config.json present): status (result.json's, else "running" with the last metric row's step),
+For each run (config.json present): status (result.json's, else "running" while a process holds the run's lock,
+"stopped" when none does: it resumes when trained again) with the last metric row's step,
 steps done of planned, train / test accuracy, margin / γ* and training seconds of the last metric row. Runs
 with fewer planned steps than --min-steps (tests, smoke runs) are left out. A `reproduce --scale paper` that
 is still training writes no report; this table is what can be said of it meanwhile (docs/paper_scale.md).
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from fourier_circuits.runs.store import lock_held
 
 
 def last_row(run_dir: Path) -> dict:
@@ -37,9 +40,10 @@ def status_rows(root: Path, min_steps: int) -> list[str]:
             continue
         result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").exists() else {}
         row = last_row(run_dir)
+        status = result.get("status") or ("running" if lock_held(run_dir) else "stopped")
         task = cfg.get("group") or (f"parity n={cfg.get('n')}" if cfg.get("task") == "parity" else f"p={cfg.get('p')}")
         out.append(f"| {run_dir.name} | {task} k={cfg.get('k')} m={cfg.get('width')} | {cfg.get('recipe')} | "
-                   f"{cfg.get('seed')} | {result.get('status', 'running')} | {row.get('step', 0)} / {cfg.get('steps')} | "
+                   f"{cfg.get('seed')} | {status} | {row.get('step', 0)} / {cfg.get('steps')} | "
                    f"{fmt(row.get('train_accuracy'), '.4f')} | {fmt(row.get('test_accuracy'), '.4f')} | "
                    f"{fmt(row.get('margin_ratio'), '.4f')} | {fmt(row.get('seconds'), '.0f')} |")
     return out

@@ -147,3 +147,18 @@ def test_a_waiting_lock_returns_once_the_holder_releases(tmp_path):
     waiter.join(10)
     thread.join(10)
     assert order == ["holder released", "waiter got it"]
+
+
+def test_a_running_row_without_a_live_trainer_lists_as_stopped(tmp_path):
+    """'running' is written when training starts; after a kill -9 nobody holds the run's lock any more, and the
+    listing says 'stopped' (it resumes when trained again). While the lock is held it stays 'running'."""
+    index = runstore.RunIndex(tmp_path / "root")
+    run_dir = tmp_path / "root" / "r"
+    run_dir.mkdir(parents=True)
+    index.upsert({"run_dir": str(run_dir), "p": 7, "k": 2, "status": "running"})
+    with runstore.run_lock(run_dir):
+        assert runstore.lock_held(run_dir)
+        assert [r["status"] for r in index.list()] == ["running"]
+    assert not runstore.lock_held(run_dir)
+    assert [r["status"] for r in index.list()] == ["stopped"]
+    assert (run_dir / ".lock").read_text() == str(os.getpid())   # the probe leaves the lock file as it was

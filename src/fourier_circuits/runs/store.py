@@ -191,6 +191,20 @@ def run_lock(run_dir: str | Path, wait: bool = False, name: str = ".lock"):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def lock_held(run_dir: str | Path, name: str = ".lock") -> bool:
+    """Whether a live process holds `run_lock` on run_dir (flock probe; the lock file is not touched)."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        return False
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 RECORD_KEYS = ("task", "model", "p", "k", "width", "recipe", "seed")   # the index columns a config.json gives
 
 
@@ -305,4 +319,8 @@ class RunIndex:
         con.close()
         for r in rows:
             r.pop("config", None)
+            # "running" is written when training starts; a process killed since (kill -9, a closed session)
+            # leaves it: such a run is stopped, and resumes when trained again
+            if r["status"] == "running" and not lock_held(r["run_dir"]):
+                r["status"] = "stopped"
         return rows
