@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
@@ -43,7 +44,9 @@ def main() -> None:
         cfg = dataclasses.replace(trial_config(p, k, width, seed, "margin", doubled), **overrides)
         trial = run_trial(cfg, "margin", doubled)
         row = {"p": p, "k": k, **asdict(trial), "overrides": overrides, "commit": commit,
-               "machine": "1 thread (OMP_NUM_THREADS=1, nice 10) on a shared 2-core machine"}
+               "machine": f"1 thread on a shared {os.cpu_count()}-core machine, scheduling policy "
+                          f"{os.sched_getscheduler(0)} (0 normal, 5 idle), nice {os.nice(0)}",
+               "load": os.getloadavg()}
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
