@@ -339,9 +339,9 @@ class InlineExecutor(Executor):
 def trial_pool(workers: int) -> Executor:
     """workers = 1: this process; more: a spawn process pool, one torch thread per worker, each worker ending
     with this process (`runs.sweep`'s initializer: Linux PR_SET_PDEATHSIG)."""
-    from fourier_circuits.runs.sweep import _set_threads
+    from fourier_circuits.runs.sweep import init_worker
     return InlineExecutor() if workers == 1 else ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_set_threads, initargs=(1, os.getpid()))
+        workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(1, os.getpid()))
 
 
 def sweep(cases: list[Case], workers: int = 1, progress: bool = False, expected_runs: int | None = None,

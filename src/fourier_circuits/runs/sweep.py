@@ -242,7 +242,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _set_threads(threads: int, parent: int | None = None) -> None:
+def init_worker(threads: int, parent: int | None = None) -> None:
     if parent is not None:
         _die_with_parent(parent)
     import torch
@@ -272,7 +272,7 @@ class RunPool:
         if self._executor is None:   # started on first use: a reproduce that trains nothing spawns nothing
             threads = max(1, (os.cpu_count() or 1) // self.workers)
             self._executor = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                                 initializer=_set_threads, initargs=(threads, os.getpid()))
+                                                 initializer=init_worker, initargs=(threads, os.getpid()))
         return self._executor.submit(fn, *args)
 
     def train(self, todo: dict[Path, TrainConfig], root: Path) -> Iterator[tuple[Path, dict]]:
@@ -302,7 +302,7 @@ def import_ray():
 
 
 def _ray_task(cfg: TrainConfig, run_dir: Path, root: Path) -> dict:
-    _set_threads(1)  # num_cpus=1 per task: one torch thread, so tasks do not fight over cores
+    init_worker(1)  # num_cpus=1 per task: one torch thread, so tasks do not fight over cores
     return _train_one(cfg, run_dir, root)
 
 
