@@ -74,7 +74,7 @@ class RecipeContext:
         self.first: dict[str, str] = {}
         self.counts: dict[str, int] = {}
         self.run_dirs: list[str] = []
-        self.train_seconds: dict[str, float] = {}  # run dir → its training seconds (result.json)
+        self.run_seconds: dict[str, float] = {}  # run dir → its training seconds (result.json)
 
     def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[Outcome]:
         """Train (or read back) one run per override dict; analyze each (with figures) unless told not to."""
@@ -88,7 +88,7 @@ class RecipeContext:
         outcomes = [Outcome(cfg.to_dict(), res, analyses.get(run_dir, {}), run_dir)
                     for cfg, res, run_dir in zip(configs, results, run_dirs)]
         self.run_dirs += [str(d) for d in run_dirs]
-        self.train_seconds.update({str(d): float(res.get("seconds") or 0.0) for d, res in zip(run_dirs, results)})
+        self.run_seconds.update({str(d): float(res.get("seconds") or 0.0) for d, res in zip(run_dirs, results)})
         self._describe(group, overrides, configs)
         return outcomes
 
@@ -133,7 +133,7 @@ def run_recipe(recipe: FigureRecipe, scale: str, runs_root: Path, workers: int,
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
     return recipe_report(recipe, scale, settings=ctx.settings, claims=claims, figures=[Path(f) for f in figures],
                          runs=ctx.run_dirs, seconds=time.perf_counter() - start,
-                         run_seconds=dict(ctx.train_seconds), error=error)
+                         run_seconds=dict(ctx.run_seconds), error=error)
 
 
 def recipe_report(recipe: FigureRecipe, scale: str, **outcome) -> RecipeReport:

@@ -249,11 +249,17 @@ def estimate_seconds(p: int, k: int, target: str, seeds: int, check: bool, steps
     bound = min_width_modadd(p, k)
     cfg = trial_config(p, k, bound, 0, target, False, steps)
     per_step = seconds_per_step(cfg)
-    per_run = (cfg.steps + 5 * cfg.polish_iters) * (1 + 0.5 * cfg.rebalance_rounds)
+    per_run = steps_per_trial(cfg)
     plan = planned_trials(p, k, seeds, check, target, start_width(p, k, start))
     total = sum(n * per_run * per_step * m / bound for m, n in plan)
     return {"seconds": round(total, 1), "runs": sum(n if n == seeds else n // 2 for _, n in plan),
             "seconds_per_step_at_bound": per_step}
+
+
+def steps_per_trial(cfg: TrainConfig) -> float:
+    """The most steps a trial of `cfg` takes, in Adam-step units: its cap and the polish (an L-BFGS iteration
+    counted as 5 steps), half again for each rebalance round."""
+    return (cfg.steps + 5 * cfg.polish_iters) * (1 + 0.5 * cfg.rebalance_rounds)
 
 
 def start_width(p: int, k: int, start: int | str | None) -> int | None:
@@ -321,7 +327,7 @@ class Case:
     def work(self) -> float:
         """Planned width × steps × population: the order of the sweep (longest first), not seconds."""
         cfg = trial_config(self.p, self.k, 1, 0, self.target, False, self.steps)
-        per_run = (cfg.steps + 5 * cfg.polish_iters) * (1 + 0.5 * cfg.rebalance_rounds)
+        per_run = steps_per_trial(cfg)
         plan = planned_trials(self.p, self.k, self.seeds, self.check, self.target,
                               start_width(self.p, self.k, self.start))
         return sum(n * m for m, n in plan) * per_run * self.p ** self.k

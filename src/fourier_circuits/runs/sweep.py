@@ -243,6 +243,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def init_worker(threads: int, parent: int | None = None) -> None:
+    """A pool worker's start: `threads` torch threads, and (given the pool owner's pid) it dies with that owner."""
     if parent is not None:
         _die_with_parent(parent)
     import torch
