@@ -96,8 +96,10 @@ def figures_named(runs: list[RunOutcome], *stems: str) -> list[Path]:
 # [MO]'s GD recipe (mo: full-batch GD on CE + λ‖θ‖_{2,ν}^ν, lr 0.05 doubled at 1k..10k) on mod-p addition.
 # ci: p = 11 (quadratic, seed 0: single-frequency share 0 at step 2759, 0.925 at 7429, 1.0 at 20,000; ReLU:
 # median max power 0.58 at 7429, 0.95 at 20,000). Tiny nets: a step costs its overhead (~1–3 ms), so the
-# steps are what the ci budget counts.
-MO_MODADD = {"ci": dict(p=11, width=40, steps=12000), "cpu": dict(p=23, width=88, steps=20000), "paper": {}}
+# steps are what the ci budget counts. Width 60 (12 neurons a frequency; [MO] Fig 1: 500 for 35 frequencies,
+# 14.3): at width 40 (8 a frequency) GD stalled at an uneven split on seeds 2 and 6 of 0–7 (margin 0.90 γ*,
+# frequency masses max/min 1.11), at width 60 seeds 0–4 end at 0.998–0.99999 γ*, masses within 1e-5 (issue 31).
+MO_MODADD = {"ci": dict(p=11, width=60, steps=12000), "cpu": dict(p=23, width=88, steps=20000), "paper": {}}
 MO_RELU = {"ci": dict(steps=20000)}   # the ReLU net concentrates later (median max power 0.58 at 7.4k steps)
 
 
@@ -335,21 +337,34 @@ def gpu_note(recipe: FigureRecipe) -> str:
             f"{', '.join(gpu)}). On a CUDA machine: fourier-circuits reproduce {recipe.name} --scale paper")
 
 
+# Issue 31: one ci transformer's head ratio spreads widely over seeds (k=3: 2.52–4.50 over seeds 0–5) and its
+# test set is small (k=3: 103 tuples, one error = 0.0097), so at ci each claim reads 3 seeds: the median ratio,
+# and the accuracy over the 3 seeds' test sets together. cpu and paper train one ([LI] shows one model).
+LI_TF_SEEDS = {"ci": [0, 1, 2], "cpu": [0], "paper": [0]}
+
+
 def _li_transformer(ctx: Context, k: int):
     """One-layer transformer W^KQ heads ([LI] Figs 3, 9, 10): the median over heads of the max normalized
-    2-D power must rise well above init (≥ 1.5×), and the model must solve the task (test acc ≥ 0.99)."""
+    2-D power must rise well above init (≥ 1.5×; median over the seeds), and the model must solve the task
+    (test accuracy ≥ 0.99, over the seeds' test sets together)."""
     cfg = by_scale(ctx.scale, LI_TF_CI[k], dict(preset=f"li-tf-k{k}-cpu"), dict(preset=f"li-tf-k{k}"))
-    run = ctx.runs(f"k={k}", [cfg])[0]
-    a = run.analysis
-    init = a.get("head_power_median_init")
-    ratio = a["head_power_median"] / init if init else None
-    init_note = f"  (init median {init:.3f})" if init else ""
-    claims = [at_least(f"heads' W^KQ are sparse 2-D cosines: median max power / init ({run_label(run)})", ratio, 1.5,
-                       "×", ".2f", f"{init_note}  — [LI] Figs 3/9/10 show sparse spectra, no number: 1.5× chosen",
-                       run=run),
-              at_least(f"the transformer solves the task: test accuracy ({run_label(run)})", a.get("test_accuracy"), 0.99,
-                       note="[LI] gives no accuracy; 0.99 chosen", run=run)]
-    return claims, figures_named([run], "head_", "accuracy")
+    seeds = LI_TF_SEEDS[ctx.scale]
+    runs = ctx.runs(f"k={k}", [dict(cfg, seed=s) for s in seeds])
+    inits = [r.analysis.get("head_power_median_init") for r in runs]
+    ratios = [r.analysis["head_power_median"] / init if init else None for r, init in zip(runs, inits)]
+    tests = [r.analysis.get("test_accuracy") for r in runs]
+    ratio = float(np.median(ratios)) if None not in ratios else None
+    test = float(np.mean(tests)) if None not in tests else None   # equal test sets: the pooled accuracy
+    over = run_label(runs[0]) if len(runs) == 1 else (run_label(runs[0]).split(" seed ")[0] + ", seeds "
+                                                      + ", ".join(str(r.config["seed"]) for r in runs))
+    init_note = f"  (init median {', '.join(f'{i:.3f}' for i in inits)})" if None not in inits else ""
+    claims = [at_least(f"heads' W^KQ are sparse 2-D cosines: median max power / init ({over}"
+                       + (", median over seeds)" if len(runs) > 1 else ")"), ratio, 1.5, "×", ".2f",
+                       f"{init_note}  — [LI] Figs 3/9/10 show sparse spectra, no number: 1.5× chosen", run=runs[0]),
+              at_least(f"the transformer solves the task: test accuracy ({over}"
+                       + (", their test sets together)" if len(runs) > 1 else ")"), test, 0.99,
+                       note="[LI] gives no accuracy; 0.99 chosen", run=runs[0])]
+    return claims, figures_named(runs[:1], "head_", "accuracy")
 
 
 # ci-scale grokking (issue 15; one thread on 2 shared cores, ~7–11 s a run). The earlier ci runs (two layers,
@@ -369,6 +384,11 @@ _GROK_CI = dict(preset="li-grok-k2-cpu", n_layers=1, n_heads=4, weight_decay=3.0
 #      test 0.962 / 0.981 (800 steps: the same; weight decay 2: 3 of 6 stay); at 80% train, 800 steps, every seed
 #      groks (train → test 99%: 43→173, 43→228, 49→173, 37→347, 57→228, 49→199; 3.5–9.4×) and ends at test 1.0.
 #      (80% with 500 steps: seed 2 ends at 0.981; 75%: seed 0 at 0.985.)
+# k=3 stays as it is and straddles its claim (docs/claims.md): no nearby setting groks on every seed. Seeds 0–4
+#      (2026-12-05): op tokens: test 99% missed on 2 of 5 (final 0.93–0.98); constant lr: missed on 3 of 5; init 2:
+#      seeds 0–3 never fit (test 0.08–0.11); 80% train, 1000 steps: missed on 5 of 5 (2 never fit); 70% train:
+#      seeds 0–3 reach test 99% on 1 of 4. [LI] trains k=3 at p = 31 with 160 heads; at cpu's [LI]-sized data
+#      (li-grok-k3-cpu) test follows train with no delay (1.00×).
 LI_GROK_CI = {2: dict(_GROK_CI, p=23, k=2, train_fraction=0.8, init_scale=1.5, lr=4e-3, steps=800, n_evals=50),
               3: dict(_GROK_CI, p=11, k=3, op_token=False, train_fraction=0.5, d_model=64, d_mlp=256, d_head=16,
                       init_scale=1.5, lr=4e-3, lr_schedule="linear", steps=1500, n_evals=30)}
