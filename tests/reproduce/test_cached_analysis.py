@@ -2,6 +2,7 @@
 one would report the keys added since as missing, "n/a" in the report)."""
 import json
 import shutil
+from pathlib import Path
 
 from fourier_circuits.reproduce.runner import cached_analysis
 from fourier_circuits.runs.analyze import ANALYSIS_VERSION
@@ -27,3 +28,18 @@ def test_cached_analysis_reuses_current_and_recomputes_old_versions(trained_run,
     path.write_text(json.dumps(old))
     assert "marker" not in cached_analysis(run_dir)
     assert json.loads(path.read_text())["analysis_version"] == ANALYSIS_VERSION
+
+
+def test_an_analysis_without_figures_is_drawn_when_figures_are_asked_for(trained_run, tmp_path):
+    run_dir = tmp_path / "p7"
+    shutil.copytree(trained_run["run_dir"], run_dir)
+    (run_dir / "analysis.json").unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "figures", ignore_errors=True)
+    bare = cached_analysis(run_dir, plots=False)
+    assert not bare.get("figures") and not (run_dir / "figures").exists()
+    path = run_dir / "analysis.json"
+    path.write_text(json.dumps(dict(bare, marker="cached")))
+    assert cached_analysis(run_dir, plots=False)["marker"] == "cached"   # read back, still without figures
+    drawn = cached_analysis(run_dir)                              # figures asked for: analyzed again, drawn
+    assert "marker" not in drawn and drawn["figures"] and all(Path(f).exists() for f in drawn["figures"])
+    assert cached_analysis(run_dir, plots=False)["figures"] == drawn["figures"]   # a drawn one serves both

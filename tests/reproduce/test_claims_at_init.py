@@ -115,7 +115,7 @@ class UntrainedContext:
     scale: str
     fig_dir: Path
 
-    def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[Outcome]:
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True, plotted: int | None = None) -> list[Outcome]:
         return [untrained(o, self.fig_dir / f"run{i}") for i, o in enumerate(overrides)]
 
 

@@ -55,7 +55,8 @@ class Context(Protocol):
     scale: str
     fig_dir: Path
 
-    def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[RunOutcome]: ...
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True,
+             plotted: int | None = None) -> list[RunOutcome]: ...
 
 
 @dataclass(frozen=True)
@@ -267,14 +268,18 @@ LI_NET_STEPS = {"ci": {3: 10000, 4: 10000, 5: 3000}, "cpu": {3: 20000, 4: 20000,
 LI_FAST_P = {"ci": {3: 11, 4: 5, 5: 5}, "cpu": {3: 23, 4: 11, 5: 7}}
 
 
+def li_net_runs(scale: str, k: int) -> dict[str, list[dict]]:
+    """[LI] Figs 1, 2, 5–8's runs of degree k by group: the paper recipe's, then (ci, cpu) the fast recipe's."""
+    if scale == "paper":
+        return {f"k={k}, AdamW": [dict(preset=f"li-nn-k{k}", seed=s) for s in range(3)]}
+    p = LI_NET_P[scale][k]
+    return {f"k={k}, AdamW": [dict(preset=f"li-nn-k{k}", p=p, width=min_width(p, k), train_fraction=1.0,
+                                   steps=LI_NET_STEPS[scale][k])],
+            f"k={k}, max-margin": [fast_modadd(LI_FAST_P[scale][k], k, scale)]}
+
+
 def _li_net(ctx: Context, k: int) -> list[RunOutcome]:
-    """[LI] Figs 1, 2, 5–8: the paper-recipe runs of degree k, then (ci, cpu) the fast-recipe run."""
-    if ctx.scale == "paper":
-        return ctx.runs(f"k={k}, AdamW", [dict(preset=f"li-nn-k{k}", seed=s) for s in range(3)])
-    p = LI_NET_P[ctx.scale][k]
-    paper = ctx.runs(f"k={k}, AdamW", [dict(preset=f"li-nn-k{k}", p=p, width=min_width(p, k), train_fraction=1.0,
-                                            steps=LI_NET_STEPS[ctx.scale][k])])
-    return paper + ctx.runs(f"k={k}, max-margin", [fast_modadd(LI_FAST_P[ctx.scale][k], k, ctx.scale)])
+    return [run for group, overrides in li_net_runs(ctx.scale, k).items() for run in ctx.runs(group, overrides)]
 
 
 def _li_neurons(ctx: Context, k: int):
@@ -343,13 +348,17 @@ def gpu_note(recipe: FigureRecipe) -> str:
 LI_TF_SEEDS = {"ci": [0, 1, 2], "cpu": [0], "paper": [0]}
 
 
+def li_tf_runs(scale: str, k: int) -> list[dict]:
+    """[LI] Figs 3, 9, 10's transformer runs (one per seed of LI_TF_SEEDS)."""
+    cfg = by_scale(scale, LI_TF_CI[k], dict(preset=f"li-tf-k{k}-cpu"), dict(preset=f"li-tf-k{k}"))
+    return [dict(cfg, seed=s) for s in LI_TF_SEEDS[scale]]
+
+
 def _li_transformer(ctx: Context, k: int):
     """One-layer transformer W^KQ heads ([LI] Figs 3, 9, 10): the median over heads of the max normalized
     2-D power must rise well above init (≥ 1.5×; median over the seeds), and the model must solve the task
     (test accuracy ≥ 0.99, over the seeds' test sets together)."""
-    cfg = by_scale(ctx.scale, LI_TF_CI[k], dict(preset=f"li-tf-k{k}-cpu"), dict(preset=f"li-tf-k{k}"))
-    seeds = LI_TF_SEEDS[ctx.scale]
-    runs = ctx.runs(f"k={k}", [dict(cfg, seed=s) for s in seeds])
+    runs = ctx.runs(f"k={k}", li_tf_runs(ctx.scale, k), plotted=1)
     inits = [r.analysis.get("head_power_median_init") for r in runs]
     ratios = [r.analysis["head_power_median"] / init if init else None for r, init in zip(runs, inits)]
     tests = [r.analysis.get("test_accuracy") for r in runs]
@@ -510,7 +519,8 @@ def _net_recipes() -> list[FigureRecipe]:
         out.append(FigureRecipe(f"li-fig{a}", f"[LI] Fig. {a} — k={k} neurons are single cosines", "LI",
                                 f"Two-layer net with activation z^{k} at the sufficient width 2^(2k−2)(p−1) on k={k} modular "
                                 "addition: each neuron's embedding is one cosine (max normalized power ≥ 0.95).",
-                                lambda ctx, k=k: _li_neurons(ctx, k)))
+                                lambda ctx, k=k: _li_neurons(ctx, k),
+                                planned=lambda scale, k=k: [o for os in li_net_runs(scale, k).values() for o in os]))
         out.append(FigureRecipe(f"li-fig{b}", f"[LI] Fig. {b} — k={k}: all frequencies used, power ≈ 1 after training", "LI",
                                 "(a) dominant frequency over neurons covers every frequency 1..(p−1)/2; (b) max normalized "
                                 "power is spread at init; (c) ≈ 1 for all neurons after training.",
@@ -543,16 +553,19 @@ FIGURE_RECIPES: dict[str, FigureRecipe] = {r.name: r for r in [
     FigureRecipe("li-fig3", "[LI] Fig. 3 — one-layer transformer, k=4: W^KQ heads are 2-D cosines", "LI",
                  "Per head, the token-space W^KQ = E W_Q W_K^T E^T (number tokens, layer 0, the last query position "
                  "excluded, positional embeddings not added) and its 2-D power spectrum: sparse after training.",
-                 lambda ctx: _li_transformer(ctx, 4), gpu_presets=("li-tf-k4",)),
+                 lambda ctx: _li_transformer(ctx, 4), gpu_presets=("li-tf-k4",),
+                 planned=lambda scale: li_tf_runs(scale, 4)),
     FigureRecipe("li-fig4", "[LI] Fig. 4 — grokking weakens as k grows", "LI",
                  "Two-layer transformers, 50% train split (ci: one layer, 80% / 50% train, see LI_GROK_CI): train "
                  "accuracy reaches 99% well before test accuracy (grokking); mean and spread over seeds.", li_fig4, long=True,
                  planned=lambda scale: [o for runs in li_fig4_runs(scale).values() for o in runs],
                  gpu_presets=("li-grok-k2", "li-grok-k3", "li-grok-k4", "li-grok-k5")),
     FigureRecipe("li-fig9", "[LI] Fig. 9 — one-layer transformer, k=3 (as Fig. 3)", "LI", "As Fig. 3 for k = 3.",
-                 lambda ctx: _li_transformer(ctx, 3), gpu_presets=("li-tf-k3",)),
+                 lambda ctx: _li_transformer(ctx, 3), gpu_presets=("li-tf-k3",),
+                 planned=lambda scale: li_tf_runs(scale, 3)),
     FigureRecipe("li-fig10", "[LI] Fig. 10 — one-layer transformer, k=5 (as Fig. 3)", "LI", "As Fig. 3 for k = 5.",
-                 lambda ctx: _li_transformer(ctx, 5), gpu_presets=("li-tf-k5",)),
+                 lambda ctx: _li_transformer(ctx, 5), gpu_presets=("li-tf-k5",),
+                 planned=lambda scale: li_tf_runs(scale, 5)),
     FigureRecipe("new-minimal-width", "New — the real minimal width vs the bound 2^(2k−2)(p−1)", "new",
                  "Downward scan over m (strides from the bound, then one width at a time until two widths fail on "
                  "every seed) for the smallest width whose best-of-seeds trained margin (fast recipe) reaches "

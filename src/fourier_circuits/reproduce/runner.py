@@ -48,18 +48,19 @@ def shifted_config(overrides: dict, seed_offset: int = 0):
     return resolve_config(**{**overrides, "seed": cfg.seed + seed_offset}) if seed_offset else cfg
 
 
-def cached_analysis(run_dir: Path) -> dict:
-    """analysis.json of the run when it is newer than result.json, of this ANALYSIS_VERSION, and its figures
-    exist; else analyze. Under the run's analysis lock, so that two concurrent recipes sharing a run analyze
-    it once."""
+def cached_analysis(run_dir: Path, plots: bool = True) -> dict:
+    """analysis.json of the run when it is newer than result.json, of this ANALYSIS_VERSION, and (with `plots`)
+    its figures exist; else analyze, with figures if `plots`. Under the run's analysis lock, so that two
+    concurrent recipes sharing a run analyze it once."""
     path, result = run_dir / "analysis.json", run_dir / "result.json"
     with run_lock(run_dir, wait=True, name=".analysis.lock"):
         if path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime:
             summary = json.loads(path.read_text())
             current = summary.get("analysis_version") == ANALYSIS_VERSION
-            if current and summary.get("figures") and all(Path(f).exists() for f in summary["figures"]):
+            drawn = summary.get("figures") and all(Path(f).exists() for f in summary["figures"])
+            if current and (drawn or not plots):
                 return summary
-        return analyze_run(run_dir, plots=True)
+        return analyze_run(run_dir, plots=plots)
 
 
 class RecipeContext:
@@ -76,15 +77,18 @@ class RecipeContext:
         self.run_dirs: list[str] = []
         self.run_seconds: dict[str, float] = {}  # run dir → its training seconds (result.json)
 
-    def runs(self, group: str, overrides: list[dict], analyze: bool = True) -> list[Outcome]:
-        """Train (or read back) one run per override dict; analyze each (with figures) unless told not to."""
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True,
+             plotted: int | None = None) -> list[Outcome]:
+        """Train (or read back) one run per override dict; analyze each unless told not to, with figures for
+        the first `plotted` runs (all when None: the others' figures would not be shown)."""
         configs = [shifted_config(o, self.seed_offset) for o in overrides]
         results = run_configs(configs, self.runs_root, workers=self.workers, progress=False, pool=self.pool)
         for res in results:
             if res.get("status") == "failed":
                 raise RuntimeError(f"run {res.get('run_dir')} failed: {res.get('error')}")
         run_dirs = [Path(res["run_dir"]) for res in results]
-        analyses = self._analyses(run_dirs) if analyze else {}
+        drawn = set(run_dirs if plotted is None else run_dirs[:plotted])
+        analyses = self._analyses(run_dirs, drawn) if analyze else {}
         outcomes = [Outcome(cfg.to_dict(), res, analyses.get(run_dir, {}), run_dir)
                     for cfg, res, run_dir in zip(configs, results, run_dirs)]
         self.run_dirs += [str(d) for d in run_dirs]
@@ -92,12 +96,13 @@ class RecipeContext:
         self._describe(group, overrides, configs)
         return outcomes
 
-    def _analyses(self, run_dirs: list[Path]) -> dict[Path, dict]:
-        """cached_analysis of each distinct run, in the pool when there is one and more than one run."""
+    def _analyses(self, run_dirs: list[Path], drawn: set[Path]) -> dict[Path, dict]:
+        """cached_analysis of each distinct run (figures for those in `drawn`), in the pool when there is one
+        and more than one run."""
         distinct = list(dict.fromkeys(run_dirs))
         if self.pool is None or len(distinct) <= 1:
-            return {d: cached_analysis(d) for d in distinct}
-        futures = {d: self.pool.submit(cached_analysis, d) for d in distinct}
+            return {d: cached_analysis(d, d in drawn) for d in distinct}
+        futures = {d: self.pool.submit(cached_analysis, d, d in drawn) for d in distinct}
         return {d: f.result() for d, f in futures.items()}
 
     def _describe(self, group: str, overrides: list[dict], configs) -> None:
