@@ -248,3 +248,21 @@ def test_mo_fig6s_construction_claims_fail_on_a_damaged_construction(tmp_path, m
     claims, _ = figures.mo_fig6(UntrainedContext("ci", tmp_path))
     built = [c for c in claims if c.evidence == CONSTRUCTION]
     assert len(built) == 2 and not any(c.holds for c in built), [(c.claim, c.measured) for c in built]
+
+
+@pytest.mark.parametrize("name", ["li-fig1", "li-fig5", "li-fig7", "li-fig3", "li-fig9", "li-fig10", "li-fig4"])
+def test_a_recipes_planned_runs_are_the_runs_it_asks_for(name, tmp_path):
+    """`planned` (the runs queued as jobs of their own before the recipe) lists exactly the runs the recipe's check
+    then asks for (at ci): a run missing from it would train inside the recipe's job, one too many for nothing."""
+    from fourier_circuits.reproduce.figures import FIGURE_RECIPES
+    recipe = FIGURE_RECIPES[name]
+    asked: list[dict] = []
+
+    class Recording(UntrainedContext):
+        def runs(self, group, overrides, analyze=True, plotted=None):
+            asked.extend(overrides)
+            return super().runs(group, overrides, analyze, plotted)
+
+    recipe.check(Recording("ci", tmp_path))
+    key = lambda o: json.dumps(o, sort_keys=True)   # noqa: E731
+    assert sorted(map(key, recipe.planned("ci"))) == sorted(map(key, asked))
