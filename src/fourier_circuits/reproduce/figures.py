@@ -163,7 +163,7 @@ def mo_fig5(ctx: Context):
     0.87 γ* by step 5072, 0.96 at 12,336, 0.9917 at 30,000) and the fast recipe (2000 Adam steps; the claims
     hold well before its cap)."""
     run = ctx.runs("parity, GD", [dict(preset="mo-parity-10-4", **({"steps": 8000} if ctx.scale == "ci" else {}))])[0]
-    fast = ctx.runs("parity, max-margin", [dict(task="parity", n=10, k=4, p=None, width=40, steps=2000)])[0]
+    fast = ctx.runs("parity, max-margin", [dict(task="parity", n=10, k=4, p=None, width=40, steps=2000)], plotted=0)[0]
     claims = [paper_margin_claim(ctx, run), *parity_claims(run), margin_claim(fast), *parity_claims(fast)]
     return claims, figures_named([run], "parity_neurons", "margin")
 
@@ -240,7 +240,7 @@ def _mo_group(ctx: Context, group: str) -> tuple[list[Claim], list[Path]]:
     fast_cfg = dict(task="group", group=group, p=None, width=MO_GROUP_FAST_WIDTH[group])
     if group == "S4" and ctx.scale != "ci":
         fast_cfg["steps"] = 4000
-    fast = ctx.runs(f"{group}, max-margin", [fast_cfg])[0]
+    fast = ctx.runs(f"{group}, max-margin", [fast_cfg], plotted=0)[0]   # its figures are not shown
     claims += [margin_claim(fast), single_frequency_claims(fast, "irreps")[0], *irrep_claims(fast)]
     return claims, figures
 
@@ -279,7 +279,10 @@ def li_net_runs(scale: str, k: int) -> dict[str, list[dict]]:
 
 
 def _li_net(ctx: Context, k: int) -> list[RunOutcome]:
-    return [run for group, overrides in li_net_runs(ctx.scale, k).items() for run in ctx.runs(group, overrides)]
+    """The runs of li_net_runs; only the first group's are drawn (the figures show the paper recipe's run)."""
+    groups = list(li_net_runs(ctx.scale, k).items())
+    return [run for i, (group, overrides) in enumerate(groups)
+            for run in ctx.runs(group, overrides, plotted=None if i == 0 else 0)]
 
 
 def _li_neurons(ctx: Context, k: int):
