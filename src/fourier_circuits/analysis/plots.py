@@ -35,6 +35,7 @@ def save_figure(fig: Figure, path: str | Path) -> tuple[Path, Path]:
     prefix.parent.mkdir(parents=True, exist_ok=True)
     png, svg = prefix.with_name(prefix.name + ".png"), prefix.with_name(prefix.name + ".svg")
     fig.savefig(png, dpi=150)
+    fig.set_layout_engine("none")   # keep the layout the PNG computed: the SVG does not lay it out again
     fig.savefig(svg)
     fig.clear()
     return png, svg

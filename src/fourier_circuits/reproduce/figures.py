@@ -279,10 +279,8 @@ def li_net_runs(scale: str, k: int) -> dict[str, list[dict]]:
 
 
 def _li_net(ctx: Context, k: int) -> list[RunOutcome]:
-    """The runs of li_net_runs; only the first group's are drawn (the figures show the paper recipe's run)."""
-    groups = list(li_net_runs(ctx.scale, k).items())
-    return [run for i, (group, overrides) in enumerate(groups)
-            for run in ctx.runs(group, overrides, plotted=None if i == 0 else 0)]
+    # every run drawn: the fast side's (5, 5) run is new-larger-k's too, which shows its figures
+    return [run for group, overrides in li_net_runs(ctx.scale, k).items() for run in ctx.runs(group, overrides)]
 
 
 def _li_neurons(ctx: Context, k: int):
