@@ -115,7 +115,7 @@ class UntrainedContext:
     scale: str
     fig_dir: Path
 
-    def runs(self, group: str, overrides: list[dict], analyze: bool = True, plotted: int | None = None) -> list[Outcome]:
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True, figures=(), plotted: int | None = None) -> list[Outcome]:
         return [untrained(o, self.fig_dir / f"run{i}") for i, o in enumerate(overrides)]
 
 
@@ -259,9 +259,9 @@ def test_a_recipes_planned_runs_are_the_runs_it_asks_for(name, tmp_path):
     asked: list[dict] = []
 
     class Recording(UntrainedContext):
-        def runs(self, group, overrides, analyze=True, plotted=None):
+        def runs(self, group, overrides, analyze=True, figures=(), plotted=None):
             asked.extend(overrides)
-            return super().runs(group, overrides, analyze, plotted)
+            return super().runs(group, overrides, analyze, figures, plotted)
 
     recipe.check(Recording("ci", tmp_path))
     key = lambda o: json.dumps(o, sort_keys=True)   # noqa: E731

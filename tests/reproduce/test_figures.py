@@ -68,7 +68,7 @@ class FakeContext:
         """Significant neurons of a run: all of them (the measured count at the bound), or `fraction` of them."""
         return int(self.fraction * cfg.width)
 
-    def runs(self, group, overrides, analyze=True, plotted=None):
+    def runs(self, group, overrides, analyze=True, figures=(), plotted=None):
         out = []
         for i, o in enumerate(overrides):
             cfg = resolve_config(**o)

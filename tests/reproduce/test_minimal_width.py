@@ -23,7 +23,7 @@ class FakeContext:
     def __init__(self, scale: str, fig_dir: Path, m_star):
         self.scale, self.fig_dir, self.m_star, self.groups = scale, fig_dir, m_star, []
 
-    def runs(self, group: str, overrides: list[dict], analyze: bool = True, plotted: int | None = None) -> list[FakeRun]:
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True, figures=(), plotted: int | None = None) -> list[FakeRun]:
         self.groups.append(group)
         out = []
         for o in overrides:

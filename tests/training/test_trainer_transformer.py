@@ -194,3 +194,6 @@ def test_nanda_layout_trains_and_analyzes(tmp_path):
     assert (model.cfg.n_ctx, model.cfg.vocab) == (3, 8) and model.W_pos.shape[0] == 3
     s = analyze_run(tmp_path / "run")
     assert 0 < s["head_power_median"] <= 1 and s["progress"][-1]["train_loss"] < s["progress"][0]["train_loss"]
+    lean = analyze_run(tmp_path / "run", plots=["accuracy"])   # reproduce's: progress measures only for their figure
+    assert "progress" not in lean and lean["head_power_median"] == s["head_power_median"]
+    assert {p.split("/")[-1] for p in lean["figures"]} == {"accuracy.png", "accuracy.svg"}

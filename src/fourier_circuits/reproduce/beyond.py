@@ -112,7 +112,7 @@ def gamma_beyond(ctx: Context) -> tuple[list[Claim], list]:
         cfg = dict(task="group", group=group, p=None, k=3)
         if ctx.scale in TRAINED_STEPS:
             cfg["steps"] = TRAINED_STEPS[ctx.scale]
-        run = ctx.runs(f"{group} k=3", [cfg], plotted=0)[0]   # the figures are the solver's, not the run's
+        run = ctx.runs(f"{group} k=3", [cfg])[0]
         # the trivial irrep against a random network's share (a count of neurons on it is 0 at init too)
         trivial = next(c for c in irrep_claims(run) if c.claim.startswith("the trivial irrep is never used"))
         claims += [margin_claim(run), single_frequency_claims(run, "irreps")[0], trivial]

@@ -24,6 +24,7 @@ finish in time, and some (LI_TF_CI, LI_GROK_CI) so that the claims hold: see the
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -55,7 +56,7 @@ class Context(Protocol):
     scale: str
     fig_dir: Path
 
-    def runs(self, group: str, overrides: list[dict], analyze: bool = True,
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True, figures: Sequence[str] = (),
              plotted: int | None = None) -> list[RunOutcome]: ...
 
 
@@ -76,6 +77,9 @@ class FigureRecipe:
     @property
     def new(self) -> bool:
         return self.paper == "new"
+
+
+MARGIN_FIGURES = ("margin", "margin_feature_link")   # what figures_named(runs, "margin") shows
 
 
 def figures_named(runs: list[RunOutcome], *stems: str) -> list[Path]:
@@ -107,10 +111,12 @@ MO_RELU = {"ci": dict(steps=20000)}   # the ReLU net concentrates later (median 
 def _mo_modadd(ctx: Context) -> tuple[RunOutcome, RunOutcome, RunOutcome]:
     """[MO] Figs 1, 4, 7: the quadratic (L_{2,3}) and ReLU (L2) nets trained by [MO]'s GD recipe, and the
     quadratic net of the same size trained by the fast recipe (the theorem's max-margin network)."""
-    size = MO_MODADD[ctx.scale]
-    quad = ctx.runs("quadratic, GD", [dict(preset="mo-modadd-quadratic", **size)])[0]
-    relu = ctx.runs("relu, GD", [dict(preset="mo-modadd-relu", **{**size, **MO_RELU.get(ctx.scale, {})})])[0]
-    fast = ctx.runs("quadratic, max-margin", [dict(p=quad.config["p"], width=quad.config["width"])])[0]
+    size, neurons = MO_MODADD[ctx.scale], ("neurons", "max_power", "dominant_frequency")   # Figs 1ab, 4, 7
+    quad = ctx.runs("quadratic, GD", [dict(preset="mo-modadd-quadratic", **size)], figures=neurons + MARGIN_FIGURES)[0]
+    relu = ctx.runs("relu, GD", [dict(preset="mo-modadd-relu", **{**size, **MO_RELU.get(ctx.scale, {})})],
+                    figures=neurons)[0]
+    fast = ctx.runs("quadratic, max-margin", [dict(p=quad.config["p"], width=quad.config["width"])],
+                    figures=MARGIN_FIGURES)[0]
     return quad, relu, fast
 
 
@@ -162,8 +168,9 @@ def mo_fig5(ctx: Context):
     """(10,4) sparse parity: [MO]'s GD recipe (the mo-parity-10-4 preset; ci: its first 8000 steps, seed 0 at
     0.87 γ* by step 5072, 0.96 at 12,336, 0.9917 at 30,000) and the fast recipe (2000 Adam steps; the claims
     hold well before its cap)."""
-    run = ctx.runs("parity, GD", [dict(preset="mo-parity-10-4", **({"steps": 8000} if ctx.scale == "ci" else {}))])[0]
-    fast = ctx.runs("parity, max-margin", [dict(task="parity", n=10, k=4, p=None, width=40, steps=2000)], plotted=0)[0]
+    run = ctx.runs("parity, GD", [dict(preset="mo-parity-10-4", **({"steps": 8000} if ctx.scale == "ci" else {}))],
+                   figures=("parity_neurons", "margin"))[0]
+    fast = ctx.runs("parity, max-margin", [dict(task="parity", n=10, k=4, p=None, width=40, steps=2000)])[0]
     claims = [paper_margin_claim(ctx, run), *parity_claims(run), margin_claim(fast), *parity_claims(fast)]
     return claims, figures_named([run], "parity_neurons", "margin")
 
@@ -227,9 +234,10 @@ def _group_claims(ctx: Context, run: RunOutcome) -> list[Claim]:
 
 
 def _mo_group(ctx: Context, group: str) -> tuple[list[Claim], list[Path]]:
-    run = ctx.runs(f"{group}, GD", [MO_GROUP_PAPER[group][ctx.scale]])[0]
+    shown = ("margin", "neurons_per_irrep", "max_irrep_power")
+    run = ctx.runs(f"{group}, GD", [MO_GROUP_PAPER[group][ctx.scale]], figures=shown)[0]
     claims = _group_claims(ctx, run)
-    figures = figures_named([run], "margin", "neurons_per_irrep", "max_irrep_power")
+    figures = figures_named([run], *shown)
     if group == "S5" and ctx.scale != "cpu":  # the theorem's side: the explicit construction
         built = constructed_group_run(group, ctx.fig_dir)  # holds by construction: checks the code, not training
         by_design = "holds by construction (docs/theory.md §6): a check of the code, not evidence for the training claims"
@@ -240,7 +248,7 @@ def _mo_group(ctx: Context, group: str) -> tuple[list[Claim], list[Path]]:
     fast_cfg = dict(task="group", group=group, p=None, width=MO_GROUP_FAST_WIDTH[group])
     if group == "S4" and ctx.scale != "ci":
         fast_cfg["steps"] = 4000
-    fast = ctx.runs(f"{group}, max-margin", [fast_cfg], plotted=0)[0]   # its figures are not shown
+    fast = ctx.runs(f"{group}, max-margin", [fast_cfg])[0]
     claims += [margin_claim(fast), single_frequency_claims(fast, "irreps")[0], *irrep_claims(fast)]
     return claims, figures
 
@@ -279,8 +287,10 @@ def li_net_runs(scale: str, k: int) -> dict[str, list[dict]]:
 
 
 def _li_net(ctx: Context, k: int) -> list[RunOutcome]:
-    # every run drawn: the fast side's (5, 5) run is new-larger-k's too, which shows its figures
-    return [run for group, overrides in li_net_runs(ctx.scale, k).items() for run in ctx.runs(group, overrides)]
+    """li_net_runs(k), the first one drawn for li-fig{1,5,7} and li-fig{2,6,8}."""
+    shown = ("neurons", "margin_feature_link", "dominant_frequency", "max_power")
+    return [run for i, (group, overrides) in enumerate(li_net_runs(ctx.scale, k).items())
+            for run in ctx.runs(group, overrides, figures=shown if i == 0 else (), plotted=1)]
 
 
 def _li_neurons(ctx: Context, k: int):
@@ -359,7 +369,7 @@ def _li_transformer(ctx: Context, k: int):
     """One-layer transformer W^KQ heads ([LI] Figs 3, 9, 10): the median over heads of the max normalized
     2-D power must rise well above init (≥ 1.5×; median over the seeds), and the model must solve the task
     (test accuracy ≥ 0.99, over the seeds' test sets together)."""
-    runs = ctx.runs(f"k={k}", li_tf_runs(ctx.scale, k), plotted=1)
+    runs = ctx.runs(f"k={k}", li_tf_runs(ctx.scale, k), figures=("head_qk", "accuracy"), plotted=1)
     inits = [r.analysis.get("head_power_median_init") for r in runs]
     ratios = [r.analysis["head_power_median"] / init if init else None for r, init in zip(runs, inits)]
     tests = [r.analysis.get("test_accuracy") for r in runs]
@@ -503,7 +513,7 @@ def new_larger_k(ctx: Context):
     cases = by_scale(ctx.scale, [(5, 5), (3, 6)], [(7, 5), (3, 6)], [(11, 5), (7, 6)])
     claims, runs = [], []
     for p, k in cases:
-        run = ctx.runs(f"k={k}", [fast_modadd(p, k, ctx.scale)])[0]
+        run = ctx.runs(f"k={k}", [fast_modadd(p, k, ctx.scale)], figures=MARGIN_FIGURES + ("max_power",))[0]
         runs.append(run)
         claims.append(margin_claim(run, 0.99))
         if p > 3:  # p = 3 has a single frequency: nothing to select

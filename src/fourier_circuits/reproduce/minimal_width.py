@@ -110,7 +110,7 @@ def _significant_at_bound(ctx: Context) -> list[Claim]:
     claims, scale = [], "cpu" if ctx.scale == "paper" else ctx.scale
     for p, k in SIGNIFICANT[ctx.scale]:
         bound, lower = min_width_modadd(p, k), LOWER_PER_FREQUENCY[k] * (p - 1) // 2
-        (run,) = ctx.runs(f"significant p={p} k={k}", [fast_modadd(p, k, scale)], plotted=0)
+        (run,) = ctx.runs(f"significant p={p} k={k}", [fast_modadd(p, k, scale)])
         ratio, n_sig = run.result.get("margin_ratio") or 0.0, run.analysis.get("n_significant")
         claims.append(Claim(
             f"p={p}, k={k}: a network at ≥ {TARGET} γ* at the bound {bound} uses at least the counting bound's "

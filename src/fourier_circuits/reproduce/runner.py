@@ -15,6 +15,7 @@ import os
 import platform
 import time
 import traceback
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from fourier_circuits.errors import ConfigError
 from fourier_circuits.reproduce.figures import FIGURE_RECIPES, SCALES, FigureRecipe, gpu_note
 from fourier_circuits.reproduce.report import RecipeReport, check_out_dir, write_report
 from fourier_circuits.runs.analyze import ANALYSIS_VERSION, analyze_run
-from fourier_circuits.runs.store import run_lock
+from fourier_circuits.runs.store import atomic_write_json, run_lock
 from fourier_circuits.runs.store import runs_root as default_runs_root
 from fourier_circuits.runs.sweep import RunPool, run_configs
 from fourier_circuits.training.config import resolve_config
@@ -48,19 +49,37 @@ def shifted_config(overrides: dict, seed_offset: int = 0):
     return resolve_config(**{**overrides, "seed": cfg.seed + seed_offset}) if seed_offset else cfg
 
 
-def cached_analysis(run_dir: Path, plots: bool = True) -> dict:
-    """analysis.json of the run when it is newer than result.json, of this ANALYSIS_VERSION, and (with `plots`)
-    its figures exist; else analyze, with figures if `plots`. Under the run's analysis lock, so that two
-    concurrent recipes sharing a run analyze it once."""
+def drawn_figures(summary: dict) -> frozenset[str] | None:
+    """The figure names a stored analysis has drawn (None: all of them, a full analysis); none when one of its
+    figure files is gone."""
+    figures = summary.get("figures")
+    if figures is None or not all(Path(f).exists() for f in figures):
+        return frozenset()
+    drawn = summary.get("figures_drawn")   # absent in analyses written before names could be asked for: all
+    return None if drawn is None else frozenset(drawn)
+
+
+def cached_analysis(run_dir: Path, figures: Iterable[str] | bool = ()) -> dict:
+    """The run's lean analysis (`analyze_run` with named figures) with the figures `figures` names drawn (True:
+    a full analysis, every figure). analysis.json is reused when it is newer than result.json, of this
+    ANALYSIS_VERSION and has those figures; when only figures are missing, those alone are drawn and added.
+    Under the run's analysis lock, so that two concurrent recipes sharing a run analyze it once."""
     path, result = run_dir / "analysis.json", run_dir / "result.json"
     with run_lock(run_dir, wait=True, name=".analysis.lock"):
-        if path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime:
-            summary = json.loads(path.read_text())
-            current = summary.get("analysis_version") == ANALYSIS_VERSION
-            drawn = summary.get("figures") and all(Path(f).exists() for f in summary["figures"])
-            if current and (drawn or not plots):
-                return summary
-        return analyze_run(run_dir, plots=plots)
+        if not (path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime):
+            return analyze_run(run_dir, plots=figures)
+        summary = json.loads(path.read_text())
+        if summary.get("analysis_version") != ANALYSIS_VERSION:
+            return analyze_run(run_dir, plots=figures)
+        drawn = drawn_figures(summary)
+        if drawn is None or (figures is not True and set(figures) <= drawn):
+            return summary
+        if figures is True:
+            return analyze_run(run_dir, plots=True)
+        added = analyze_run(run_dir, plots=set(figures) - drawn)
+        merged = dict(added, figures=summary.get("figures", []) + added["figures"], figures_drawn=sorted(drawn | set(figures)))
+        atomic_write_json(path, merged)
+        return merged
 
 
 class RecipeContext:
@@ -77,17 +96,17 @@ class RecipeContext:
         self.run_dirs: list[str] = []
         self.run_seconds: dict[str, float] = {}  # run dir → its training seconds (result.json)
 
-    def runs(self, group: str, overrides: list[dict], analyze: bool = True,
+    def runs(self, group: str, overrides: list[dict], analyze: bool = True, figures: Sequence[str] = (),
              plotted: int | None = None) -> list[Outcome]:
-        """Train (or read back) one run per override dict; analyze each unless told not to, with figures for
-        the first `plotted` runs (all when None: the others' figures would not be shown)."""
+        """Train (or read back) one run per override dict; analyze each unless told not to (`cached_analysis`),
+        drawing the `figures` named (those the report shows) for the first `plotted` runs (None: every run)."""
         configs = [shifted_config(o, self.seed_offset) for o in overrides]
         results = run_configs(configs, self.runs_root, workers=self.workers, progress=False, pool=self.pool)
         for res in results:
             if res.get("status") == "failed":
                 raise RuntimeError(f"run {res.get('run_dir')} failed: {res.get('error')}")
         run_dirs = [Path(res["run_dir"]) for res in results]
-        drawn = set(run_dirs if plotted is None else run_dirs[:plotted])
+        drawn = {d: tuple(figures) for d in (run_dirs if plotted is None else run_dirs[:plotted])}
         analyses = self._analyses(run_dirs, drawn) if analyze else {}
         outcomes = [Outcome(cfg.to_dict(), res, analyses.get(run_dir, {}), run_dir)
                     for cfg, res, run_dir in zip(configs, results, run_dirs)]
@@ -96,13 +115,13 @@ class RecipeContext:
         self._describe(group, overrides, configs)
         return outcomes
 
-    def _analyses(self, run_dirs: list[Path], drawn: set[Path]) -> dict[Path, dict]:
-        """cached_analysis of each distinct run (figures for those in `drawn`), in the pool when there is one
-        and more than one run."""
+    def _analyses(self, run_dirs: list[Path], drawn: dict[Path, tuple[str, ...]]) -> dict[Path, dict]:
+        """cached_analysis of each distinct run (with the figures `drawn` names for it), in the pool when there
+        is one and more than one run."""
         distinct = list(dict.fromkeys(run_dirs))
         if self.pool is None or len(distinct) <= 1:
-            return {d: cached_analysis(d, d in drawn) for d in distinct}
-        futures = {d: self.pool.submit(cached_analysis, d, d in drawn) for d in distinct}
+            return {d: cached_analysis(d, drawn.get(d, ())) for d in distinct}
+        futures = {d: self.pool.submit(cached_analysis, d, drawn.get(d, ())) for d in distinct}
         return {d: f.result() for d, f in futures.items()}
 
     def _describe(self, group: str, overrides: list[dict], configs) -> None:

@@ -7,6 +7,7 @@ irreps for groups, support for parity, W^KQ sparsity and progress measures for t
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -23,8 +24,8 @@ from fourier_circuits.tasks.solver_cache import solver_cache_at
 ANALYSIS_VERSION = 2
 
 
-def run_view(run_dir: str | Path, plots: bool = True) -> RunView:
-    """The stored run as a task kind's analysis sees it."""
+def run_view(run_dir: str | Path, plots: bool | Iterable[str] = True) -> RunView:
+    """The stored run as a task kind's analysis sees it, with the figures `plots` asks for (`analyze_run`)."""
     run_dir = Path(run_dir)
     cfg, model, metrics = load_run(run_dir)
     steps = checkpoint_steps(run_dir)
@@ -34,12 +35,13 @@ def run_view(run_dir: str | Path, plots: bool = True) -> RunView:
         train_idx = torch.from_numpy(split["train"])
     except (RunStoreError, KeyError) as e:
         raise RunStoreError(f"{run_dir / 'split.npz'} is damaged ({e}): {damaged_advice(run_dir)}") from None
+    wanted = None if isinstance(plots, bool) else frozenset(plots)   # None: a full analysis
     return RunView(cfg=cfg, task=task_of(cfg), model=model, init_model=init_model, metrics=metrics,
-                   fig_dir=run_dir / "figures" if plots else None, train_idx=train_idx,
-                   checkpoints=lambda: ((s, load_model(cfg, run_dir, s)) for s in steps))
+                   fig_dir=run_dir / "figures" if plots is True or wanted else None, train_idx=train_idx,
+                   checkpoints=lambda: ((s, load_model(cfg, run_dir, s)) for s in steps), figures=wanted)
 
 
-def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
+def analyze_run(run_dir: str | Path, plots: bool | Iterable[str] = True) -> dict:
     """Analyze a stored run, as `fourier-circuits analyze` does: the structure of the final parameters, the same
     statistic at initialization, the final margins and (optionally) figures; written to analysis.json.
 
@@ -49,12 +51,15 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
 
     Args:
         run_dir: A run directory.
-        plots: Write the figures to `run_dir/figures/` (margin curve, neurons, power histograms, ...).
+        plots: Write the figures to `run_dir/figures/`: True all of them, False none, or the names of those
+            wanted (file stems: "margin", "softmax_collapse", and the kind's, e.g. "neurons", "max_power").
+            With names (`reproduce`) the analysis is a lean one: a costly key that only an unnamed figure
+            needs is left out (`RunView`).
 
     Returns:
         The summary dict: the kind's keys (e.g. `max_power_median`, `frequency_coverage`) plus `normalized_margin`,
         `margin_ratio`, `gamma_star`, `gamma_star_source`, `steps`, `task`, `run_dir` and, with plots, `figures`
-        (the paths written).
+        (the paths written) and `figures_drawn` (the names asked for; None: all).
 
     Raises:
         FileNotFoundError: If `run_dir` holds no config.json.
@@ -77,14 +82,15 @@ def analyze_run(run_dir: str | Path, plots: bool = True) -> dict:
     if collapse:
         summary["sc_fraction_max"] = max(r["sc_fraction"] for r in collapse)
     rows = [r for r in run.metrics if r["step"] > 0 and r["normalized_margin"] is not None]
-    if plots and rows:
+    if rows and run.draws("margin"):
         from fourier_circuits.analysis.plots import plot_margin_curve
         figures += plot_margin_curve([r["step"] for r in rows], [r["normalized_margin"] for r in rows],
                                      gamma_star, run_dir / "figures" / "margin")
-    if plots and collapse:
+    if collapse and run.draws("softmax_collapse"):
         from fourier_circuits.analysis.plots import plot_softmax_collapse
         figures += plot_softmax_collapse(run.metrics, run_dir / "figures" / "softmax_collapse")
-    if plots:
+    if run.fig_dir is not None:
         summary["figures"] = [str(p) for p in figures]
+        summary["figures_drawn"] = None if run.figures is None else sorted(run.figures)
     store.atomic_write_json(run_dir / "analysis.json", summary)
     return summary

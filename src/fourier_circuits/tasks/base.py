@@ -16,7 +16,10 @@ from typing import Any, Callable, Iterator
 class RunView:
     """A stored run as a kind's `analyze` hook sees it (built by `runs.analyze`).
 
-    fig_dir is None when no figures are wanted; checkpoints() yields (step, model) for every saved
+    fig_dir is None when no figures are wanted. `figures` is None for a full analysis (every key, and every
+    figure the kind draws when fig_dir is set), or names the figures wanted (their file stems, e.g. "neurons")
+    for a lean one (`reproduce`): then a costly key that only a figure needs is left out unless that figure is
+    named (the transformer's progress measures). checkpoints() yields (step, model) for every saved
     parameter snapshot, oldest first; train_idx holds the training rows of the population.
     """
 
@@ -28,6 +31,15 @@ class RunView:
     fig_dir: Path | None
     train_idx: Any
     checkpoints: Callable[[], Iterator[tuple[int, Any]]]
+    figures: frozenset[str] | None = None
+
+    def wants(self, name: str) -> bool:
+        """Whether the analysis computes what the figure `name` shows."""
+        return self.figures is None or name in self.figures
+
+    def draws(self, name: str) -> bool:
+        """Whether the figure `name` is drawn."""
+        return self.fig_dir is not None and self.wants(name)
 
 
 def _identity_inputs(cfg, task, inputs):

@@ -231,14 +231,16 @@ def analyze(run: RunView) -> tuple[dict, list]:
     if run.fig_dir is None:
         return summary, []
     from fourier_circuits.analysis.plots import plot_max_power_hist, plot_neurons_per_irrep
-    mask = significant_neurons(run.model).numpy()
-    trained = [v for v, keep in zip(summary["max_irrep_power"], mask) if keep]
-    figures = list(plot_max_power_hist(trained, init["max_irrep_power"] if init else None,
-                                       run.fig_dir / "max_irrep_power", what="irrep"))
-    names = summary["irrep_names"]
-    figures += plot_neurons_per_irrep(names, [summary["observed_fraction_per_irrep"][n] for n in names],
-                                      [summary["expected_fraction_per_irrep"][n] for n in names],
-                                      run.fig_dir / "neurons_per_irrep")
+    mask, figures = significant_neurons(run.model).numpy(), []
+    if run.draws("max_irrep_power"):
+        trained = [v for v, keep in zip(summary["max_irrep_power"], mask) if keep]
+        figures += plot_max_power_hist(trained, init["max_irrep_power"] if init else None,
+                                       run.fig_dir / "max_irrep_power", what="irrep")
+    if run.draws("neurons_per_irrep"):
+        names = summary["irrep_names"]
+        figures += plot_neurons_per_irrep(names, [summary["observed_fraction_per_irrep"][n] for n in names],
+                                          [summary["expected_fraction_per_irrep"][n] for n in names],
+                                          run.fig_dir / "neurons_per_irrep")
     return summary, figures
 
 

@@ -156,18 +156,21 @@ def analyze(run: RunView) -> tuple[dict, list]:
     init_power = neuron_max_power(run.init_model) if run.init_model is not None else None
     if init_power is not None:  # as max_power_median: the midpoint median over significant neurons
         summary["max_power_median_init"] = statistic(init_power[significant_neurons(run.init_model)], median)
-    link = margin_feature_link(run)
+    link = margin_feature_link(run) if run.wants("margin_feature_link") else []   # a margin pass per checkpoint
     if link:
         summary["margin_feature_link"] = link
     if run.fig_dir is None:
         return summary, []
     from fourier_circuits.analysis.plots import plot_dominant_frequency_hist, plot_margin_feature_link, plot_max_power_hist, plot_neurons
-    mask = significant_neurons(model)
-    figures = list(plot_neurons(model, top_neurons(model), run.fig_dir / "neurons"))
-    figures += plot_max_power_hist(neuron_max_power(model)[mask], init_power, run.fig_dir / "max_power")
-    figures += plot_dominant_frequency_hist(neuron_dominant_frequency(model)[mask], model.vocab_size,
-                                            run.fig_dir / "dominant_frequency")
-    if link:
+    mask, figures = significant_neurons(model), []
+    if run.draws("neurons"):
+        figures += plot_neurons(model, top_neurons(model), run.fig_dir / "neurons")
+    if run.draws("max_power"):
+        figures += plot_max_power_hist(neuron_max_power(model)[mask], init_power, run.fig_dir / "max_power")
+    if run.draws("dominant_frequency"):
+        figures += plot_dominant_frequency_hist(neuron_dominant_frequency(model)[mask], model.vocab_size,
+                                                run.fig_dir / "dominant_frequency")
+    if link and run.draws("margin_feature_link"):
         figures += plot_margin_feature_link(link, run.fig_dir / "margin_feature_link")
     return summary, figures
 

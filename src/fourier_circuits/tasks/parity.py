@@ -196,7 +196,7 @@ def analyze(run: RunView) -> tuple[dict, list]:
     summary = analyze_parity_net(run.model, run.task)
     if run.init_model is not None:
         summary["support_fraction_median_init"] = analyze_parity_net(run.init_model, run.task)["support_fraction_median"]
-    if run.fig_dir is None:
+    if not run.draws("parity_neurons"):
         return summary, []
     from fourier_circuits.analysis.plots import plot_parity_neurons
     top = top_neurons(run.model)

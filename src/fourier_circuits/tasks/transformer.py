@@ -100,8 +100,8 @@ def analyze(run: RunView) -> tuple[dict, list]:
     """Per head of layer 0, the 2-D Fourier sparsity of the token-space W^KQ (max normalized pair power,
     pairs for 90% of the power) for the final and the step-0 parameters, the key frequencies of the
     number-token embedding, the first logged step where train / test accuracy reach 0.99, the test-loss
-    collapse step, the progress measures, and figures ([LI] Fig 3 panels for the two sparsest heads,
-    accuracy vs step, progress measures)."""
+    collapse step, the progress measures (when wanted: `RunView.wants`), and figures (head_qk: [LI] Fig 3
+    panels for the two sparsest heads; accuracy: accuracy vs step; progress_measures)."""
     import numpy as np
 
     from fourier_circuits.analysis.attention import all_heads_qk, heads_sparsity, plot_head
@@ -127,18 +127,19 @@ def analyze(run: RunView) -> tuple[dict, list]:
         "test_loss_collapse_step": test_loss_collapse_step(metrics),
         "train_accuracy": last.get("train_accuracy"), "test_accuracy": last.get("test_accuracy"),
     }
-    summary["progress"] = progress_over_checkpoints(run, summary["key_frequencies"])
+    if run.wants("progress_measures"):   # a full analysis or its figure: a forward pass per checkpoint
+        summary["progress"] = progress_over_checkpoints(run, summary["key_frequencies"])
     if run.fig_dir is None:
         return summary, []
     from fourier_circuits.analysis.plots import plot_accuracy_curve, plot_progress_measures
     figures = []
-    for h in np.argsort(-final["max_power"], kind="stable")[:2]:
+    for h in np.argsort(-final["max_power"], kind="stable")[:2] if run.draws("head_qk") else []:
         figures += plot_head(matrices[int(h)], run.fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
     rows = [r for r in metrics if r.get("train_accuracy") is not None]
-    if rows:
+    if rows and run.draws("accuracy"):
         figures += plot_accuracy_curve([r["step"] for r in rows], [r["train_accuracy"] for r in rows],
                                        [r["test_accuracy"] for r in rows], run.fig_dir / "accuracy")
-    if summary["progress"]:
+    if summary.get("progress") and run.draws("progress_measures"):
         figures += plot_progress_measures(summary["progress"], run.fig_dir / "progress_measures")
     return summary, figures
 
