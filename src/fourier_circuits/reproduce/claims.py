@@ -54,6 +54,13 @@ def run_label(run: RunOutcome) -> str:
     return kind_of(cfg).describe(cfg)
 
 
+def runs_label(runs: list[RunOutcome]) -> str:
+    """run_label of one run; of several (seeds of one config), the first's without its seed, then the seeds."""
+    if len(runs) == 1:
+        return run_label(runs[0])
+    return run_label(runs[0]).split(" seed ")[0] + ", seeds " + ", ".join(str(r.config["seed"]) for r in runs)
+
+
 def _evidence(run: RunOutcome | None) -> str | None:
     return evidence_of(run) if run is not None else None
 
@@ -132,16 +139,27 @@ def single_frequency_claims(run: RunOutcome, what: str = "frequencies") -> list[
     a = run.analysis
     init = a.get("max_power_median_init", a.get("irrep_power_median_init"))
     trained = a.get("max_power_median", a.get("irrep_power_median"))
-    fig = "[MO] Fig 4c, [LI] Figs 2c/6c/8c: ≈ 1" if what == "frequencies" else "[MO] Figs 6d/8/9: ≈ 1"
     spread = Claim(f"training concentrates the power: median max power, spread at init → ≈ 1 ({run_label(run)})",
                    f"≤ {INIT_SPREAD} at init, then ≥ {TRAINED_CONCENTRATED}  — [MO] Figs 4a→c, 6c→d; [LI] Fig 2b→c "
                    "(0.8, 0.95 chosen)",
                    f"{_measured(init, '', '.3f')} → {_measured(trained, '', '.4f')}",
                    init is not None and trained is not None and init <= INIT_SPREAD and trained >= TRAINED_CONCENTRATED,
                    trained, evidence_of(run), (TRAINED_CONCENTRATED, None))
-    return [at_least(f"neurons are single {what}: share with max power ≥ 0.95 ({run_label(run)})",
-                     a.get("frac_neurons_power_ge_095"), SINGLE_SHARE, note=f"{fig} (0.95 chosen)", run=run),
-            spread]
+    return [single_share_claim([run], what), spread]
+
+
+def single_share_claim(runs: list[RunOutcome], what: str = "frequencies") -> Claim:
+    """The first of `single_frequency_claims`: ≥ SINGLE_SHARE of the significant neurons with max power ≥ 0.95, of
+    one run or of several seeds' runs together (the share over all their significant neurons)."""
+    shares = [(r.analysis.get("frac_neurons_power_ge_095"), r.analysis.get("n_significant")) for r in runs]
+    if len(runs) == 1 or any(None in pair for pair in shares):
+        share = shares[0][0] if len(runs) == 1 else None
+    else:
+        share = sum(f * n for f, n in shares) / max(sum(n for _, n in shares), 1)
+    fig = "[MO] Fig 4c, [LI] Figs 2c/6c/8c: ≈ 1" if what == "frequencies" else "[MO] Figs 6d/8/9: ≈ 1"
+    together = ", their significant neurons together" if len(runs) > 1 else ""
+    return at_least(f"neurons are single {what}: share with max power ≥ 0.95 ({runs_label(runs)}{together})",
+                    share, SINGLE_SHARE, note=f"{fig} (0.95 chosen)", run=runs[0])
 
 
 def coverage_claim(run: RunOutcome) -> Claim:

@@ -46,7 +46,9 @@ from fourier_circuits.reproduce.claims import (
     neuron_form_claims,
     parity_claims,
     run_label,
+    runs_label,
     single_frequency_claims,
+    single_share_claim,
 )
 from fourier_circuits.reproduce.minimal_width import new_minimal_width
 from fourier_circuits.reproduce.scales import SCALES, by_scale, fast_modadd, min_width  # noqa: F401  (SCALES: part of this API)
@@ -227,16 +229,29 @@ MO_GROUP_PAPER = {
 MO_GROUP_FAST_WIDTH = {"S3": 30, "S4": 200, "S5": 1200}
 
 
-def _group_claims(ctx: Context, run: RunOutcome) -> list[Claim]:
-    """The training claims of [MO] Figs 6, 8, 9 on one trained group net: margin, one irrep per neuron, every
-    non-trivial irrep used and bigger ones by more neurons, the trivial irrep never."""
-    return [paper_margin_claim(ctx, run), *single_frequency_claims(run, "irreps"), *irrep_claims(run)]
+# Issue 31: at [MO]'s width 30 one S3 neuron is 0.033 of the single-irrep share, and GD leaves one neuron mixed
+# between the sign and the standard irrep (16% of the largest norm, through 40,000 steps) on seeds 2, 3 and 6 of
+# 0–7 (experiments/ci_seed_search.py): one seed's share read 1, 1, 0.967, 0.967 over the seed offsets 0–3, within
+# its spread of the 0.95 threshold. At ci the share is read over 3 seeds' significant neurons together (0.978–0.989
+# over offsets 0–3); the other claims on the first seed.
+MO_GROUP_SEEDS = {"ci": {"S3": [0, 1, 2]}}
+
+
+def _group_claims(ctx: Context, runs: list[RunOutcome]) -> list[Claim]:
+    """The training claims of [MO] Figs 6, 8, 9 on trained group nets (seeds of one config): margin, one irrep
+    per neuron (over the runs' neurons together), every non-trivial irrep used and bigger ones by more neurons,
+    the trivial irrep never (on the first run)."""
+    run = runs[0]
+    return [paper_margin_claim(ctx, run), single_share_claim(runs, "irreps"), single_frequency_claims(run, "irreps")[1],
+            *irrep_claims(run)]
 
 
 def _mo_group(ctx: Context, group: str) -> tuple[list[Claim], list[Path]]:
-    shown = ("margin", "neurons_per_irrep", "max_irrep_power")
-    run = ctx.runs(f"{group}, GD", [MO_GROUP_PAPER[group][ctx.scale]], figures=shown)[0]
-    claims = _group_claims(ctx, run)
+    shown, seeds = ("margin", "neurons_per_irrep", "max_irrep_power"), MO_GROUP_SEEDS.get(ctx.scale, {}).get(group, [0])
+    runs = ctx.runs(f"{group}, GD", [dict(MO_GROUP_PAPER[group][ctx.scale], seed=s) for s in seeds],
+                    figures=shown, plotted=1)
+    run = runs[0]
+    claims = _group_claims(ctx, runs)
     figures = figures_named([run], *shown)
     if group == "S5" and ctx.scale != "cpu":  # the theorem's side: the explicit construction
         built = constructed_group_run(group, ctx.fig_dir)  # holds by construction: checks the code, not training
@@ -375,8 +390,7 @@ def _li_transformer(ctx: Context, k: int):
     tests = [r.analysis.get("test_accuracy") for r in runs]
     ratio = float(np.median(ratios)) if None not in ratios else None
     test = float(np.mean(tests)) if None not in tests else None   # equal test sets: the pooled accuracy
-    over = run_label(runs[0]) if len(runs) == 1 else (run_label(runs[0]).split(" seed ")[0] + ", seeds "
-                                                      + ", ".join(str(r.config["seed"]) for r in runs))
+    over = runs_label(runs)
     init_note = f"  (init median {', '.join(f'{i:.3f}' for i in inits)})" if None not in inits else ""
     claims = [at_least(f"heads' W^KQ are sparse 2-D cosines: median max power / init ({over}"
                        + (", median over seeds)" if len(runs) > 1 else ")"), ratio, 1.5, "×", ".2f",
