@@ -64,20 +64,20 @@ def cached_analysis(run_dir: Path, figures: Iterable[str] | bool = ()) -> dict:
     a full analysis, every figure). analysis.json is reused when it is newer than result.json, of this
     ANALYSIS_VERSION and has those figures; when only figures are missing, those alone are drawn and added.
     Under the run's analysis lock, so that two concurrent recipes sharing a run analyze it once."""
+    wanted = None if figures is True else set(figures or ())   # None: every figure
     path, result = run_dir / "analysis.json", run_dir / "result.json"
     with run_lock(run_dir, wait=True, name=".analysis.lock"):
-        if not (path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime):
-            return analyze_run(run_dir, plots=figures)
-        summary = json.loads(path.read_text())
+        fresh = path.exists() and result.exists() and path.stat().st_mtime >= result.stat().st_mtime
+        summary = json.loads(path.read_text()) if fresh else {}
         if summary.get("analysis_version") != ANALYSIS_VERSION:
-            return analyze_run(run_dir, plots=figures)
+            return analyze_run(run_dir, plots=True if wanted is None else wanted)
         drawn = drawn_figures(summary)
-        if drawn is None or (figures is not True and set(figures) <= drawn):
+        if drawn is None or (wanted is not None and wanted <= drawn):
             return summary
-        if figures is True:
+        if wanted is None:
             return analyze_run(run_dir, plots=True)
-        added = analyze_run(run_dir, plots=set(figures) - drawn)
-        merged = dict(added, figures=summary.get("figures", []) + added["figures"], figures_drawn=sorted(drawn | set(figures)))
+        added = analyze_run(run_dir, plots=wanted - drawn)
+        merged = dict(added, figures=summary.get("figures", []) + added["figures"], figures_drawn=sorted(drawn | wanted))
         atomic_write_json(path, merged)
         return merged
 
