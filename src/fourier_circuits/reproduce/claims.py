@@ -151,11 +151,14 @@ def single_frequency_claims(run: RunOutcome, what: str = "frequencies") -> list[
 def single_share_claim(runs: list[RunOutcome], what: str = "frequencies") -> Claim:
     """The first of `single_frequency_claims`: ≥ SINGLE_SHARE of the significant neurons with max power ≥ 0.95, of
     one run or of several seeds' runs together (the share over all their significant neurons)."""
-    shares = [(r.analysis.get("frac_neurons_power_ge_095"), r.analysis.get("n_significant")) for r in runs]
-    if len(runs) == 1 or any(None in pair for pair in shares):
-        share = shares[0][0] if len(runs) == 1 else None
+    fractions = [r.analysis.get("frac_neurons_power_ge_095") for r in runs]
+    counts = [r.analysis.get("n_significant") for r in runs]
+    if len(runs) == 1:
+        share = fractions[0]
+    elif None in fractions + counts:
+        share = None
     else:
-        share = sum(f * n for f, n in shares) / max(sum(n for _, n in shares), 1)
+        share = sum(f * n for f, n in zip(fractions, counts)) / max(sum(counts), 1)
     fig = "[MO] Fig 4c, [LI] Figs 2c/6c/8c: ≈ 1" if what == "frequencies" else "[MO] Figs 6d/8/9: ≈ 1"
     together = ", their significant neurons together" if len(runs) > 1 else ""
     return at_least(f"neurons are single {what}: share with max power ≥ 0.95 ({runs_label(runs)}{together})",

@@ -170,11 +170,12 @@ def mo_fig5(ctx: Context):
     """(10,4) sparse parity: [MO]'s GD recipe (the mo-parity-10-4 preset; ci: its first 8000 steps, seed 0 at
     0.87 γ* by step 5072, 0.96 at 12,336, 0.9917 at 30,000) and the fast recipe (2000 Adam steps; the claims
     hold well before its cap)."""
+    shown = ("parity_neurons", "margin")
     run = ctx.runs("parity, GD", [dict(preset="mo-parity-10-4", **({"steps": 8000} if ctx.scale == "ci" else {}))],
-                   figures=("parity_neurons", "margin"))[0]
+                   figures=shown)[0]
     fast = ctx.runs("parity, max-margin", [dict(task="parity", n=10, k=4, p=None, width=40, steps=2000)])[0]
     claims = [paper_margin_claim(ctx, run), *parity_claims(run), margin_claim(fast), *parity_claims(fast)]
-    return claims, figures_named([run], "parity_neurons", "margin")
+    return claims, figures_named([run], *shown)
 
 
 def irrep_tv(analysis: dict) -> float | None:

@@ -19,7 +19,7 @@ class RunView:
     fig_dir is None when no figures are wanted. `figures` is None for a full analysis (every key, and every
     figure the kind draws when fig_dir is set), or names the figures wanted (their file stems, e.g. "neurons")
     for a lean one (`reproduce`): then a costly key that only a figure needs is left out unless that figure is
-    named (the transformer's progress measures). checkpoints() yields (step, model) for every saved
+    named (the transformer's progress measures, modadd's margin → feature link). checkpoints() yields (step, model) for every saved
     parameter snapshot, oldest first; train_idx holds the training rows of the population.
     """
 

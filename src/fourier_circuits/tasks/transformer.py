@@ -133,8 +133,9 @@ def analyze(run: RunView) -> tuple[dict, list]:
         return summary, []
     from fourier_circuits.analysis.plots import plot_accuracy_curve, plot_progress_measures
     figures = []
-    for h in np.argsort(-final["max_power"], kind="stable")[:2] if run.draws("head_qk") else []:
-        figures += plot_head(matrices[int(h)], run.fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
+    if run.draws("head_qk"):
+        for h in np.argsort(-final["max_power"], kind="stable")[:2]:
+            figures += plot_head(matrices[int(h)], run.fig_dir / f"head_{int(h)}_qk", title=f"layer 0, head {int(h)}")
     rows = [r for r in metrics if r.get("train_accuracy") is not None]
     if rows and run.draws("accuracy"):
         figures += plot_accuracy_curve([r["step"] for r in rows], [r["train_accuracy"] for r in rows],
