@@ -38,8 +38,13 @@ Full run `python benchmarks/bench_metric_row.py --steps 100` (2 threads, load 4.
              net  old row s  (CPU)  new row s  (CPU)  new/matmul (CPU)  recomputed  min  flip   max D
             init     2412.5  914.2       61.5   19.8        2.58  2.07        8858    1  8857  1.6e-3
     100 li steps     1911.1  789.3       36.7   18.2        1.54  1.90        4112    1  4111  7.6e-3
-On an idle machine the work above (19 s CPU, of which ~9 s are matmuls on both cores) puts the row near
-10-14 s; not measured idle here.
+Idle, 2026-12-05 11:47 UTC (both background runs stopped with SIGSTOP; the load average was still their
+decaying 2.1), `python benchmarks/bench_metric_row.py --steps 100 --json`, 2 threads, 38 s for the whole run:
+  fp32 matmul 1.35 TFLOP: literal 4.76 s (CPU 9.5), square 3.83 s (CPU 7.6)
+             net  old row s  (CPU)  new row s  (CPU)  new/matmul (CPU)  recomputed  min  flip   max D
+            init      283.0  547.0       10.6   15.6        2.76  2.05        8858    1  8857  1.5e-3
+    100 li steps      232.5  456.6       10.3   15.1        2.70  1.98        4112    1  4111  7.6e-3
+  so the row takes 10.3-10.6 s wall on 2 idle cores (target <= 20 s), 23-27x less than the old float64 row.
 """
 from __future__ import annotations
 
