@@ -64,7 +64,7 @@ def test_train_json(trained_run):
 
 def test_a_run_that_hits_its_step_cap_below_the_target_says_so(trained_run):
     assert trained_run["result"]["status"] == "done" and trained_run["result"]["margin_ratio"] < 0.999
-    note = [line for line in trained_run["stderr"].splitlines() if line.startswith("note:")]
+    note = [line for line in trained_run["stderr"].splitlines() if line.startswith("note:") and "γ*" in line]
     assert len(note) == 1 and "step cap (--steps 40)" in note[0]
     assert f"{trained_run['result']['margin_ratio']:.5f} γ*" in note[0]
     json.loads(trained_run["stdout"])                                   # stdout stays pure JSON
@@ -83,7 +83,32 @@ def test_a_run_at_the_target_prints_no_cap_note(tmp_path):
     res = invoke(["train", "--p", "5", "--k", "2", "--width", "16", "--no-progress", "--json",
                   "--out", str(tmp_path / "p5")], env={runstore.RUNS_ENV: str(tmp_path)})
     assert res.exit_code == 0 and json.loads(res.stdout)["margin_ratio"] >= 0.999
-    assert "note:" not in res.stderr
+    assert "γ*" not in res.stderr      # (a busy machine may add its own note: see below)
+
+
+def test_busy_note_only_when_the_threads_do_not_fit_in_the_idle_cores():
+    from fourier_circuits.cli import busy_note
+    note = busy_note(threads=2, load=1.96, cores=2)
+    assert note.startswith("note:") and "load average 2.0 on 2 cores" in note and "OMP_NUM_THREADS=1" in note
+    assert busy_note(threads=2, load=1.0, cores=2)            # one other job: 2 threads on 1 idle core
+    assert busy_note(threads=2, load=0.3, cores=2) is None    # idle
+    assert busy_note(threads=1, load=9.0, cores=2) is None    # one thread never waits on another
+    assert busy_note(threads=8, load=4.0, cores=16) is None   # the threads fit in the idle cores
+    assert busy_note(threads=16, load=4.0, cores=16)
+
+
+@pytest.mark.parametrize("omp, shown", [(None, True), ("1", False)])
+def test_train_says_when_the_machine_is_busy_unless_threads_are_set(tmp_path, monkeypatch, omp, shown):
+    import fourier_circuits.cli as cli
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cli, "_torch_threads", lambda: 2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    res = invoke(["train", "--p", "5", "--k", "2", "--width", "16", "--steps", "5", "--no-progress", "--json",
+                  "--out", str(tmp_path / "p5")], env={runstore.RUNS_ENV: str(tmp_path), "OMP_NUM_THREADS": omp})
+    assert res.exit_code == 0, res.stderr
+    assert ("machine is busy (load average 3.0 on 2 cores)" in res.stderr) == shown, res.stderr
+    json.loads(res.stdout)
 
 
 def test_train_rerun_returns_same_result(trained_run):
