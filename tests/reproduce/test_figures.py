@@ -183,3 +183,17 @@ def test_the_lambda_claim_asks_for_no_fall_as_lambda_shrinks_and_a_positive_end(
     ctx.ratio = lambda cfg: dict(zip([1e-1, 1e-2, 1e-3], ratios))[cfg.lam]
     claims, _ = FIGURE_RECIPES["new-lambda"].check(ctx)
     assert claims[0].claim == "normalized margin grows as λ → 0" and claims[0].holds == holds
+
+
+def test_figures_are_picked_by_their_exact_name():
+    """A figure name picks its own files only ("margin" is not "margin_feature_link"), a figure drawn in numbered
+    parts (the two heads' head_3_qk, head_0_qk) by its name, in the order of the names asked for."""
+    from fourier_circuits.reproduce.figures import figure_name, figures_named
+    assert figure_name("run/figures/head_3_qk.png") == "head_qk" and figure_name("x/margin.png") == "margin"
+    files = ["f/margin_feature_link.png", "f/margin.png", "f/margin.svg", "f/head_3_qk.png", "f/head_0_qk.png",
+             "f/neurons_per_irrep.png", "f/neurons.png"]
+    run = FakeOutcome({}, {}, {"figures": files}, Path("."))
+    assert figures_named([run], "margin") == [Path("f/margin.png")]
+    assert figures_named([run], "head_qk", "neurons") == [Path("f/head_3_qk.png"), Path("f/head_0_qk.png"),
+                                                          Path("f/neurons.png")]
+    assert figures_named([run], "head_") == []

@@ -24,6 +24,7 @@ finish in time, and some (LI_TF_CI, LI_GROK_CI) so that the claims hold: see the
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,17 +82,19 @@ class FigureRecipe:
         return self.paper == "new"
 
 
-MARGIN_FIGURES = ("margin", "margin_feature_link")   # what figures_named(runs, "margin") shows
+MARGIN_FIGURES = ("margin", "margin_feature_link")   # the margin curve and the margin → feature link
+_FIGURE_PART = re.compile(r"_\d+(?=_|$)")   # the numbered parts of one figure: head_0_qk, head_3_qk are head_qk
 
 
-def figures_named(runs: list[RunOutcome], *stems: str) -> list[Path]:
-    """The PNG figures of `runs` whose file name starts with one of `stems` (in that order)."""
-    out = []
-    for stem in stems:
-        for run in runs:
-            out += [Path(f) for f in run.analysis.get("figures", [])
-                    if f.endswith(".png") and Path(f).name.startswith(stem)]
-    return out
+def figure_name(path: str | Path) -> str:
+    """The figure (as `ctx.runs(figures=...)` names it) a file belongs to: its stem without numbered parts."""
+    return _FIGURE_PART.sub("", Path(path).stem)
+
+
+def figures_named(runs: list[RunOutcome], *names: str) -> list[Path]:
+    """The PNG files of the figures `names` of `runs` (in the order of `names`, then of `runs`)."""
+    return [Path(f) for name in names for run in runs for f in run.analysis.get("figures", [])
+            if f.endswith(".png") and figure_name(f) == name]
 
 
 # --- [MO] --------------------------------------------------------------------------------------------
@@ -150,7 +153,7 @@ def mo_fig1(ctx: Context):
     quad, relu, fast = _mo_modadd(ctx)
     claims = [paper_margin_claim(ctx, quad), *single_frequency_claims(quad)[:1], relu_claim(relu), margin_claim(fast),
               *neuron_form_claims(quad), *neuron_form_claims(fast)]
-    return claims, figures_named([relu, quad], "neurons") + figures_named([quad, fast], "margin")
+    return claims, figures_named([relu, quad], "neurons") + figures_named([quad, fast], *MARGIN_FIGURES)
 
 
 def mo_fig4(ctx: Context):
@@ -402,7 +405,7 @@ def _li_transformer(ctx: Context, k: int):
               at_least(f"the transformer solves the task: test accuracy ({over}"
                        + (", their test sets together)" if len(runs) > 1 else ")"), test, 0.99,
                        note="[LI] gives no accuracy; 0.99 chosen", run=runs[0])]
-    return claims, figures_named(runs[:1], "head_", "accuracy")
+    return claims, figures_named(runs[:1], "head_qk", "accuracy")
 
 
 # ci-scale grokking (issue 15; one thread on 2 shared cores, ~7–11 s a run). The earlier ci runs (two layers,
@@ -536,7 +539,7 @@ def new_larger_k(ctx: Context):
         claims.append(margin_claim(run, 0.99))
         if p > 3:  # p = 3 has a single frequency: nothing to select
             claims.append(single_frequency_claims(run)[0])
-    return claims, figures_named(runs, "margin", "max_power")
+    return claims, figures_named(runs, *MARGIN_FIGURES, "max_power")
 
 
 # --- the registry ------------------------------------------------------------------------------------
