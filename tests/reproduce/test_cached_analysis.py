@@ -44,7 +44,7 @@ def test_cached_analysis_reuses_current_and_recomputes_old_versions(run_dir):
     assert json.loads(path.read_text())["analysis_version"] == ANALYSIS_VERSION
 
 
-def test_only_the_figures_asked_for_are_drawn_and_missing_ones_are_added(run_dir):
+def test_only_the_figures_asked_for_are_drawn_and_missing_ones_are_added(run_dir, monkeypatch):
     bare = cached_analysis(run_dir)               # no figures asked for: none drawn
     assert not bare.get("figures") and not (run_dir / "figures").exists()
     assert "max_power_median" in bare              # the analysis itself is all there
@@ -59,7 +59,13 @@ def test_only_the_figures_asked_for_are_drawn_and_missing_ones_are_added(run_dir
     assert cached_analysis(run_dir, ["neurons"])["marker"] == "cached"   # drawn already: read back
     assert cached_analysis(run_dir)["marker"] == "cached"                # fewer figures: read back
 
+    import fourier_circuits.reproduce.runner as runner
+    import fourier_circuits.runs.store as store
+    written = []
+    for module in (runner, store):
+        monkeypatch.setattr(module, "atomic_write_json", lambda p, d, w=module.atomic_write_json: (written.append(p), w(p, d)))
     both = cached_analysis(run_dir, ["neurons", "max_power"])            # one more: drawn alone and added
+    assert written == [path]                                             # analysis.json written once, merged
     assert "marker" not in both
     assert names(both) == {"neurons.png", "neurons.svg", "max_power.png", "max_power.svg"}
     assert both["figures_drawn"] == ["max_power", "neurons"] and png.stat().st_mtime_ns == drawn_at

@@ -76,7 +76,7 @@ def cached_analysis(run_dir: Path, figures: Iterable[str] | bool = ()) -> dict:
             return summary
         if wanted is None:
             return analyze_run(run_dir, plots=True)
-        added = analyze_run(run_dir, plots=wanted - drawn)
+        added = analyze_run(run_dir, plots=wanted - drawn, write=False)   # written once, merged
         merged = dict(added, figures=summary.get("figures", []) + added["figures"], figures_drawn=sorted(drawn | wanted))
         atomic_write_json(path, merged)
         return merged

@@ -41,9 +41,10 @@ def run_view(run_dir: str | Path, plots: bool | Iterable[str] = True) -> RunView
                    checkpoints=lambda: ((s, load_model(cfg, run_dir, s)) for s in steps), figures=wanted)
 
 
-def analyze_run(run_dir: str | Path, plots: bool | Iterable[str] = True) -> dict:
+def analyze_run(run_dir: str | Path, plots: bool | Iterable[str] = True, write: bool = True) -> dict:
     """Analyze a stored run, as `fourier-circuits analyze` does: the structure of the final parameters, the same
-    statistic at initialization, the final margins and (optionally) figures; written to analysis.json.
+    statistic at initialization, the final margins and (optionally) figures; written to analysis.json unless
+    `write` is False (a caller that merges it into the stored analysis first).
 
     What is measured is the task kind's: Fourier statistics (`analyze_polynet`) for modadd, irreps
     (`analyze_group_net`) for groups, support (`analyze_parity_net`) for parity, W^KQ sparsity
@@ -92,5 +93,6 @@ def analyze_run(run_dir: str | Path, plots: bool | Iterable[str] = True) -> dict
     if run.fig_dir is not None:
         summary["figures"] = [str(p) for p in figures]
         summary["figures_drawn"] = None if run.figures is None else sorted(run.figures)
-    store.atomic_write_json(run_dir / "analysis.json", summary)
+    if write:
+        store.atomic_write_json(run_dir / "analysis.json", summary)
     return summary
