@@ -107,8 +107,19 @@ def test_train_says_when_the_machine_is_busy_unless_threads_are_set(tmp_path, mo
     res = invoke(["train", "--p", "5", "--k", "2", "--width", "16", "--steps", "5", "--no-progress", "--json",
                   "--out", str(tmp_path / "p5")], env={runstore.RUNS_ENV: str(tmp_path), "OMP_NUM_THREADS": omp})
     assert res.exit_code == 0, res.stderr
-    assert ("machine is busy (load average 3.0 on 2 cores)" in res.stderr) == shown, res.stderr
+    assert ("machine was busy when training started (load average 3.0 on 2 cores)" in res.stderr) == shown, res.stderr
     json.loads(res.stdout)
+
+
+def test_an_error_on_a_busy_machine_is_still_one_line(tmp_path, monkeypatch):
+    """The busy note comes after a result, never beside an error (here a diverged run, exit 1)."""
+    import fourier_circuits.cli as cli
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    monkeypatch.setattr(cli, "_torch_threads", lambda: 2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    res = invoke(["train", "--recipe", "mo", "--p", "5", "--width", "8", "--lr", "1e6", "--steps", "20",
+                  "--out", str(tmp_path / "d"), "--json", "--no-progress"])
+    assert res.exit_code == 1 and len(res.stderr.splitlines()) == 1 and res.stderr.startswith("error: ")
 
 
 def test_train_rerun_returns_same_result(trained_run):

@@ -273,9 +273,8 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     from fourier_circuits.runs.train import train as run_training
     root = runstore.runs_root(runs_dir)
     run_dir = Path(out) if out else root / default_run_name(cfg)
-    note = busy_note(_torch_threads(), os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1)
-    if note and "OMP_NUM_THREADS" not in os.environ:
-        click.echo(note, err=True)
+    busy = None if "OMP_NUM_THREADS" in os.environ else \
+        busy_note(_torch_threads(), os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1)
     try:
         result = run_training(cfg, run_dir, progress=progress, runs_root=root)
     except ValueError as e:  # a run directory holding another config
@@ -283,9 +282,10 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     except DivergedError as e:
         fail(str(e), code=1)
     emit(result, as_json)
-    note = stop_note(result["status"], result.get("margin_ratio"), cfg.steps) if cfg.early_stop else None
-    if note:
-        click.echo(note, err=True)
+    # after the result, so that an error stays one stderr line; the load was read before the run added its own
+    for note in (stop_note(result["status"], result.get("margin_ratio"), cfg.steps) if cfg.early_stop else None, busy):
+        if note:
+            click.echo(note, err=True)
 
 
 def _torch_threads() -> int:
@@ -294,15 +294,16 @@ def _torch_threads() -> int:
 
 
 def busy_note(threads: int, load: float, cores: int) -> str | None:
-    """The stderr line of a run whose torch threads do not fit in the idle cores: with `load` (the 1-minute
-    load average, before this run) and `threads` more, the cores are oversubscribed, and OpenMP threads then
-    spin-wait on each other. Measured on 2 cores with 2 other jobs running: `train --p 7 --k 2 --width 24
+    """The stderr line, after the result, of a run whose torch threads did not fit in the idle cores: with `load`
+    (the 1-minute load average when it started) and `threads` more, the cores are oversubscribed, and OpenMP
+    threads then spin-wait on each other. Measured on 2 cores with 2 other jobs running: `train --p 7 --k 2 --width 24
     --steps 40` took 39.5 s with 2 threads and 6.0 s with OMP_NUM_THREADS=1 (idle: 3.9 s either way).
     None when the threads fit or there is a single one."""
     if threads <= 1 or load < 0.75 or load + threads <= cores + 0.5:
         return None
-    return (f"note: this machine is busy (load average {load:.1f} on {cores} cores) and torch will use {threads} "
-            f"threads, which then wait on each other; OMP_NUM_THREADS=1 is often several times faster here")
+    return (f"note: this machine was busy when training started (load average {load:.1f} on {cores} cores) and "
+            f"torch used {threads} threads, which then wait on each other; OMP_NUM_THREADS=1 is often several "
+            f"times faster here")
 
 
 def stop_note(status: str, ratio: float | None, steps: int) -> str | None:

@@ -56,6 +56,7 @@ def analyze_run(run_dir: str | Path, plots: bool | Iterable[str] = True, write: 
             wanted (file stems: "margin", "softmax_collapse", and the kind's, e.g. "neurons", "max_power").
             With names (`reproduce`) the analysis is a lean one: a costly key that only an unnamed figure
             needs is left out (`RunView`).
+        write: Write the summary to `run_dir/analysis.json` (False: only return it).
 
     Returns:
         The summary dict: the kind's keys (e.g. `max_power_median`, `frequency_coverage`) plus `normalized_margin`,
