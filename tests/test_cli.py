@@ -1,6 +1,7 @@
 """CLI: JSON outputs of every command, bad input → exit 2 with one stderr line and no run directory."""
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -89,7 +90,7 @@ def test_a_run_at_the_target_prints_no_cap_note(tmp_path):
 def test_busy_note_only_when_the_threads_do_not_fit_in_the_idle_cores():
     from fourier_circuits.cli import busy_note
     note = busy_note(threads=2, load=1.96, cores=2)
-    assert note.startswith("note:") and "load average 2.0 on 2 cores" in note and "OMP_NUM_THREADS=1" in note
+    assert note.startswith("note:") and "2.0 of 2 cores in use" in note and "OMP_NUM_THREADS=1" in note
     assert busy_note(threads=2, load=1.0, cores=2)            # one other job: 2 threads on 1 idle core
     assert busy_note(threads=2, load=0.3, cores=2) is None    # idle
     assert busy_note(threads=1, load=9.0, cores=2) is None    # one thread never waits on another
@@ -100,21 +101,39 @@ def test_busy_note_only_when_the_threads_do_not_fit_in_the_idle_cores():
 @pytest.mark.parametrize("omp, shown", [(None, True), ("1", False)])
 def test_train_says_when_the_machine_is_busy_unless_threads_are_set(tmp_path, monkeypatch, omp, shown):
     import fourier_circuits.cli as cli
-    monkeypatch.setattr(cli.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    monkeypatch.setattr(cli, "busy_cores", lambda: 3.0)
     monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(cli, "_torch_threads", lambda: 2)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     res = invoke(["train", "--p", "5", "--k", "2", "--width", "16", "--steps", "5", "--no-progress", "--json",
                   "--out", str(tmp_path / "p5")], env={runstore.RUNS_ENV: str(tmp_path), "OMP_NUM_THREADS": omp})
     assert res.exit_code == 0, res.stderr
-    assert ("machine was busy when training started (load average 3.0 on 2 cores)" in res.stderr) == shown, res.stderr
+    assert ("machine was busy when training started (3.0 of 2 cores in use)" in res.stderr) == shown, res.stderr
     json.loads(res.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat: elsewhere the load average")
+def test_busy_cores_counts_the_cores_in_use_now():
+    """/proc/stat over the interval: between 0 and the cores (a busy wait in a thread holds about one)."""
+    import threading
+
+    from fourier_circuits.cli import busy_cores
+    assert 0.0 <= busy_cores(0.05) <= (os.cpu_count() or 1) + 1e-9
+    stop = threading.Event()
+    spin = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+    spin.start()
+    try:
+        held = busy_cores(0.3)
+    finally:
+        stop.set()
+        spin.join()
+    assert held >= 0.5, held
 
 
 def test_an_error_on_a_busy_machine_is_still_one_line(tmp_path, monkeypatch):
     """The busy note comes after a result, never beside an error (here a diverged run, exit 1)."""
     import fourier_circuits.cli as cli
-    monkeypatch.setattr(cli.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    monkeypatch.setattr(cli, "busy_cores", lambda: 3.0)
     monkeypatch.setattr(cli, "_torch_threads", lambda: 2)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     res = invoke(["train", "--recipe", "mo", "--p", "5", "--width", "8", "--lr", "1e6", "--steps", "20",

@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -273,8 +274,7 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     from fourier_circuits.runs.train import train as run_training
     root = runstore.runs_root(runs_dir)
     run_dir = Path(out) if out else root / default_run_name(cfg)
-    busy = None if "OMP_NUM_THREADS" in os.environ else \
-        busy_note(_torch_threads(), os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1)
+    busy = None if "OMP_NUM_THREADS" in os.environ else busy_note(_torch_threads(), busy_cores(), os.cpu_count() or 1)
     try:
         result = run_training(cfg, run_dir, progress=progress, runs_root=root)
     except ValueError as e:  # a run directory holding another config
@@ -293,15 +293,31 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def busy_cores(interval: float = 0.2) -> float:
+    """How many cores other work keeps busy now: on Linux the non-idle share of /proc/stat's CPU time over
+    `interval` seconds times the cores (the 1-minute load average lags a job that just ended by a minute),
+    elsewhere the load average."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]          # all, idle + iowait
+    try:
+        (total0, idle0), _ = sample(), time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return (os.cpu_count() or 1) * (1.0 - (idle1 - idle0) / max(total1 - total0, 1))
+
+
 def busy_note(threads: int, load: float, cores: int) -> str | None:
     """The stderr line, after the result, of a run whose torch threads did not fit in the idle cores: with `load`
-    (the 1-minute load average when it started) and `threads` more, the cores are oversubscribed, and OpenMP
+    (the cores busy when it started, `busy_cores`) and `threads` more, the cores are oversubscribed, and OpenMP
     threads then spin-wait on each other. Measured on 2 cores with 2 other jobs running: `train --p 7 --k 2 --width 24
     --steps 40` took 39.5 s with 2 threads and 6.0 s with OMP_NUM_THREADS=1 (idle: 3.9 s either way).
     None when the threads fit or there is a single one."""
     if threads <= 1 or load < 0.75 or load + threads <= cores + 0.5:
         return None
-    return (f"note: this machine was busy when training started (load average {load:.1f} on {cores} cores) and "
+    return (f"note: this machine was busy when training started ({load:.1f} of {cores} cores in use) and "
             f"torch used {threads} threads, which then wait on each other; OMP_NUM_THREADS=1 is often several "
             f"times faster here")
 
