@@ -120,7 +120,11 @@ def test_busy_cores_counts_the_cores_in_use_now():
     from fourier_circuits.cli import busy_cores
     assert 0.0 <= busy_cores(0.05) <= (os.cpu_count() or 1) + 1e-9
     stop = threading.Event()
-    spin = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+
+    def busy_wait() -> None:
+        while not stop.is_set():
+            pass
+    spin = threading.Thread(target=busy_wait)
     spin.start()
     try:
         held = busy_cores(0.3)

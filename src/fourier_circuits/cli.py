@@ -274,7 +274,9 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     from fourier_circuits.runs.train import train as run_training
     root = runstore.runs_root(runs_dir)
     run_dir = Path(out) if out else root / default_run_name(cfg)
-    busy = None if "OMP_NUM_THREADS" in os.environ else busy_note(_torch_threads(), busy_cores(), os.cpu_count() or 1)
+    threads = _torch_threads()   # the busy check samples for 0.2 s: only when threads could wait on each other
+    busy = busy_note(threads, busy_cores(), os.cpu_count() or 1) \
+        if threads > 1 and "OMP_NUM_THREADS" not in os.environ else None
     try:
         result = run_training(cfg, run_dir, progress=progress, runs_root=root)
     except ValueError as e:  # a run directory holding another config
@@ -282,7 +284,7 @@ def train(preset, config_file, sets, out, runs_dir, progress, as_json, **overrid
     except DivergedError as e:
         fail(str(e), code=1)
     emit(result, as_json)
-    # after the result, so that an error stays one stderr line; the load was read before the run added its own
+    # after the result, so that an error stays one stderr line; the busy cores were read before the run started
     for note in (stop_note(result["status"], result.get("margin_ratio"), cfg.steps) if cfg.early_stop else None, busy):
         if note:
             click.echo(note, err=True)
@@ -302,7 +304,8 @@ def busy_cores(interval: float = 0.2) -> float:
             ticks = [int(x) for x in f.readline().split()[1:]]
         return sum(ticks), ticks[3] + ticks[4]          # all, idle + iowait
     try:
-        (total0, idle0), _ = sample(), time.sleep(interval)
+        total0, idle0 = sample()
+        time.sleep(interval)
         total1, idle1 = sample()
     except (OSError, ValueError, IndexError):
         return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
